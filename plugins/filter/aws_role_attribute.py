@@ -16,7 +16,7 @@ description:
     that role. IAM user ARNs pass through unchanged.
   - P(keyless.wif.aws_role_principal_set#filter) builds the IAM member from the same input.
 author:
-  - keyless.wif contributors
+  - keyless.wif maintainers (@keyless-wif)
 options:
   _input:
     description: An AWS ARN.

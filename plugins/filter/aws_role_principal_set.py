@@ -10,12 +10,13 @@ name: aws_role_principal_set
 short_description: The IAM member that matches every session of an AWS role in a workload identity pool
 version_added: 0.1.0
 description:
-  - Builds C(principalSet://iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/attribute.aws_role/arn:aws:sts::ACCT:assumed-role/NAME)
+  - Builds
+    C(principalSet://iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/attribute.aws_role/arn:aws:sts::ACCT:assumed-role/NAME)
     from an IAM role ARN or an assumed-role ARN, the form that matches an EC2 role session under
     Google's default AWS attribute mapping.
   - The IAM form C(arn:aws:iam::ACCT:role/NAME) is converted; binding it unconverted never matches.
 author:
-  - keyless.wif contributors
+  - keyless.wif maintainers (@keyless-wif)
 options:
   _input:
     description: An AWS role ARN (IAM or STS assumed-role form) or IAM user ARN.
