@@ -1,0 +1,85 @@
+"""CLI: python -m wif_emulator serve|imds ... (see docs/emulator.md)."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import signal
+import sys
+import threading
+from typing import Any
+
+from .config import ConfigError, load_config
+from .imds import main_imds
+from .server import EmulatorServer
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"--listen must be HOST:PORT, got {value!r}")
+    host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--listen: HOST must be an IP address, got {host!r}") from None
+    return host, int(port)
+
+
+def main_serve(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m wif_emulator serve",
+                                     description="Serve the Google + AWS STS emulator on one base URL.")
+    parser.add_argument("--config", required=True, help="YAML config file")
+    parser.add_argument("--listen", type=_listen, default=("127.0.0.1", 8470), help="HOST:PORT (default 127.0.0.1:8470)")
+    parser.add_argument("--state", default=None, help="JSON state file (overrides state_file in the config)")
+    parser.add_argument("--log-requests", action="store_true", help="log each request to stderr")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+    host, port = args.listen
+    try:
+        server = EmulatorServer(config, host=host, port=port, state_file=args.state,
+                                log_requests=args.log_requests)
+    except (ValueError, OSError) as exc:
+        sys.stderr.write(f"wif-emulator: cannot load state: {exc}\n")
+        return 2
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    try:
+        server.start()
+    except OSError as exc:
+        sys.stderr.write(f"wif-emulator: cannot listen on {host}:{port}: {exc.strerror}\n")
+        return 1
+    print(server.base_url, flush=True)
+    while not stop.wait(1.0):
+        pass
+    server.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print("usage: python -m wif_emulator {serve,imds} [options]\n"
+              "  serve  --config FILE [--listen HOST:PORT] [--state FILE] [--log-requests]\n"
+              "  imds   --config FILE --listen HOST:PORT --account-id ID --role NAME\n"
+              "         --instance-id ID --availability-zone AZ [--no-require-token]")
+        return 0 if args else 2
+    if args[0] == "serve":
+        return main_serve(args[1:])
+    if args[0] == "imds":
+        return main_imds(args[1:])
+    sys.stderr.write(f"unknown command {args[0]!r}; use serve or imds\n")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""Transport-independent core: routing, auth, faults, counters, operations, dispatch."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Config
+from .errors import DEFAULT_MESSAGES, GoogleError, OAuthError, unauthenticated
+from .state import State
+
+JSON = "application/json; charset=UTF-8"
+
+
+@dataclass
+class Request:
+    method: str
+    path: str                       # percent-decoded, without the query
+    raw_path: str                   # as received, with the query
+    query: dict[str, list[str]]
+    headers: dict[str, str]         # lower-case names
+    body: bytes
+    url: str = ""                   # absolute URL as the client addressed it
+    # Fault rules a handler may consume (etag conflicts, slow operations).
+    faults: list[dict[str, Any]] = field(default_factory=list)
+
+    def q(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def json(self) -> dict[str, Any]:
+        if not self.body.strip():
+            return {}
+        try:
+            data = json.loads(self.body)
+        except ValueError as exc:
+            raise GoogleError(400, f"Invalid JSON payload received. {exc}",
+                              "INVALID_ARGUMENT") from exc
+        if not isinstance(data, dict):
+            raise GoogleError(400, "Invalid JSON payload received. Expected an object.",
+                              "INVALID_ARGUMENT")
+        return data
+
+    def form(self) -> dict[str, str]:
+        pairs = urllib.parse.parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True)
+        return dict(pairs)
+
+    def bearer(self) -> str | None:
+        auth = self.headers.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            return auth[7:].strip() or None
+        return None
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    content_type: str = JSON
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(status, json.dumps(data).encode())
+
+
+Handler = Callable[["App", Request, dict[str, str]], Response]
+
+
+@dataclass
+class Route:
+    name: str        # e.g. "iam.workloadIdentityPools.create"
+    method: str
+    pattern: re.Pattern[str]
+    kind: str        # read | write | token | inference | aws | admin
+    auth: str        # admin (control plane) | none (handler authenticates itself)
+    handler: Handler
+
+
+def route(name: str, method: str, pattern: str, kind: str, auth: str, handler: Handler) -> Route:
+    return Route(name, method, re.compile("^" + pattern + "$"), kind, auth, handler)
+
+
+class App:
+    """Everything but HTTP. All state access happens under self.lock."""
+
+    def __init__(self, config: Config, routes: list[Route], state_file: str | None = None) -> None:
+        self.config = config
+        self.state = State(config, state_file or config.state_file)
+        self.lock = threading.RLock()
+        self.routes = routes
+        self.faults: list[dict[str, Any]] = []
+        self.stats: dict[str, dict[str, Any]] = {}
+        self.fault_seq = 0
+
+    # --- time ------------------------------------------------------------------------------
+    @staticmethod
+    def now() -> float:
+        return time.time()
+
+    # --- routing ---------------------------------------------------------------------------
+    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
+        path_known = False
+        for r in self.routes:
+            m = r.pattern.match(path)
+            if m:
+                path_known = True
+                if r.method == method:
+                    return r, m.groupdict(), True
+        return None, {}, path_known
+
+    # --- faults ----------------------------------------------------------------------------
+    def add_fault(self, rule: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self.fault_seq += 1
+            rule = dict(rule, id=self.fault_seq)
+            self.faults.append(rule)
+            return rule
+
+    def _matching_faults(self, r: Route, req: Request) -> list[dict[str, Any]]:
+        out = []
+        for rule in self.faults:
+            if rule["remaining"] <= 0:
+                continue
+            if rule.get("method") and rule["method"].upper() != req.method:
+                continue
+            if rule.get("route") and rule["route"] != r.name:
+                continue
+            if rule.get("path_re") and not re.search(rule["path_re"], req.path):
+                continue
+            out.append(rule)
+        return out
+
+    def consume_fault(self, req: Request, action: str) -> dict[str, Any] | None:
+        """A handler takes one use of a deferred fault (etag_conflict, slow_operation)."""
+        for rule in req.faults:
+            if rule["action"] == action and rule["remaining"] > 0:
+                rule["remaining"] -= 1
+                rule["fired"] = rule.get("fired", 0) + 1
+                return rule
+        return None
+
+    # --- counters --------------------------------------------------------------------------
+    def _count(self, r: Route, status: int, seconds: float) -> None:
+        key = f"{r.method} {r.name}"
+        entry = self.stats.setdefault(key, {"route": r.name, "method": r.method, "kind": r.kind,
+                                            "count": 0, "status": {}, "server_ms": 0.0})
+        entry["count"] += 1
+        entry["server_ms"] = round(entry["server_ms"] + seconds * 1000, 3)
+        entry["status"][str(status)] = entry["status"].get(str(status), 0) + 1
+
+    def stats_snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            routes = {k: json.loads(json.dumps(v)) for k, v in sorted(self.stats.items())}
+        totals: dict[str, int] = {"all": 0}
+        for v in routes.values():
+            totals[v["kind"]] = totals.get(v["kind"], 0) + v["count"]
+            totals["all"] += v["count"]
+        return {"routes": routes, "totals": totals}
+
+    # --- operations ------------------------------------------------------------------------
+    def new_operation(self, req: Request, name: str, metadata_type: str,
+                      response: dict[str, Any] | None) -> dict[str, Any]:
+        polls = self.config.polls_before_done
+        rule = self.consume_fault(req, "slow_operation")
+        if rule is not None:
+            polls = int(rule["polls"])
+        op: dict[str, Any] = {"name": name, "metadata": {"@type": metadata_type}, "done": True}
+        if response is not None:
+            op["response"] = response
+        self.state.data["operations"][name] = {"op": op, "polls_left": polls,
+                                               "created": self.now()}
+        return self._op_view(name, count_poll=False)
+
+    def _op_view(self, name: str, count_poll: bool) -> dict[str, Any]:
+        rec = self.state.data["operations"][name]
+        if rec["polls_left"] > 0:
+            if count_poll:
+                rec["polls_left"] -= 1
+            return {"name": name, "metadata": rec["op"]["metadata"], "done": False}
+        return rec["op"]
+
+    def get_operation(self, name: str) -> dict[str, Any]:
+        if name not in self.state.data["operations"]:
+            raise GoogleError(404, f"Operation {name} not found.", "NOT_FOUND")
+        return self._op_view(name, count_poll=True)
+
+    @staticmethod
+    def op_id() -> str:
+        return "emu" + uuid.uuid4().hex
+
+    # --- dispatch --------------------------------------------------------------------------
+    def handle(self, req: Request) -> Response:
+        r, params, path_known = self.match(req.method, req.path)
+        if r is None:
+            msg = (f"Method not found: {req.method} {req.path}" if path_known
+                   else f"The requested URL {req.path} was not found on this server.")
+            return json_response(GoogleError(404, msg, "NOT_FOUND").body(), 404)
+        started = time.perf_counter()
+        delay = 0.0
+        injected: GoogleError | None = None
+        if r.kind != "admin":
+            with self.lock:
+                for rule in self._matching_faults(r, req):
+                    act = rule["action"]
+                    if act in ("etag_conflict", "slow_operation"):
+                        req.faults.append(rule)
+                        continue
+                    rule["remaining"] -= 1
+                    rule["fired"] = rule.get("fired", 0) + 1
+                    if act == "latency":
+                        delay += rule["latency_ms"] / 1000.0
+                    elif act == "status" and injected is None:
+                        code = int(rule["status"])
+                        injected = GoogleError(code, rule.get("message") or DEFAULT_MESSAGES[code])
+        if delay:
+            time.sleep(delay)
+        resp = json_response(injected.body(), injected.code) if injected is not None else self._run(r, req, params)
+        if r.kind != "admin":
+            with self.lock:
+                self._count(r, resp.status, time.perf_counter() - started)
+        return resp
+
+    def _run(self, r: Route, req: Request, params: dict[str, str]) -> Response:
+        try:
+            if r.auth == "admin":
+                self.require_admin(req)
+            with self.lock:
+                resp = r.handler(self, req, params)
+                # Persist after every successful mutation (and token issue, so a restarted
+                # sandbox still honours the tokens its clients cache).
+                if r.kind in ("write", "token") and resp.status < 400:
+                    self.state.save()
+                return resp
+        except GoogleError as err:
+            return json_response(err.body(), err.code)
+        except OAuthError as err:
+            return json_response(err.body(), err.http_status)
+
+    def require_admin(self, req: Request) -> None:
+        token = req.bearer()
+        if token is None:
+            raise unauthenticated(missing=True)
+        if token not in self.config.admin_tokens:
+            raise unauthenticated(missing=False)

@@ -1,0 +1,162 @@
+"""Emulator configuration: load from YAML (or a dict) and validate with clear errors."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_ID_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+PROJECT_NUMBER_RE = re.compile(r"^[1-9][0-9]{11}$")
+AWS_ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
+AWS_ROLE_RE = re.compile(r"^[\w+=,.@-]{1,64}$")
+
+_TOP_KEYS = {"admin_tokens", "projects", "aws", "operations", "state_file",
+             "require_enabled_services"}
+
+
+class ConfigError(ValueError):
+    """The configuration broke a rule; the message names the field and the rule."""
+
+
+@dataclass
+class ProjectSeed:
+    id: str
+    number: str
+    services: list[str] = field(default_factory=list)
+    owner: str = "user:sandbox-owner@example.com"
+
+
+@dataclass
+class AwsAccount:
+    id: str
+    roles: list[str]
+
+
+@dataclass
+class Config:
+    admin_tokens: list[str]
+    projects: list[ProjectSeed]
+    credential_secret: str
+    credential_ttl_seconds: int = 3600
+    aws_accounts: list[AwsAccount] = field(default_factory=list)
+    polls_before_done: int = 0
+    state_file: str | None = None
+    # Vertex needs aiplatform.googleapis.com and generateAccessToken needs
+    # iamcredentials.googleapis.com enabled, as on Google; false turns the check off.
+    require_enabled_services: bool = True
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def project(self, ref: str) -> ProjectSeed | None:
+        for p in self.projects:
+            if ref in (p.id, p.number):
+                return p
+        return None
+
+    def aws_account(self, account_id: str) -> AwsAccount | None:
+        for a in self.aws_accounts:
+            if a.id == account_id:
+                return a
+        return None
+
+
+def _need(cond: bool, where: str, rule: str) -> None:
+    if not cond:
+        raise ConfigError(f"config: {where}: {rule}")
+
+
+def _str_list(value: Any, where: str) -> list[str]:
+    _need(isinstance(value, list), where, "must be a list of strings")
+    for i, v in enumerate(value):
+        _need(isinstance(v, str) and v != "", f"{where}[{i}]", "must be a non-empty string")
+    return list(value)
+
+
+def _int(value: Any, where: str, lo: int, hi: int) -> int:
+    _need(isinstance(value, int) and not isinstance(value, bool), where, "must be an integer")
+    _need(lo <= value <= hi, where, f"must be between {lo} and {hi}")
+    return value
+
+
+def parse_config(data: Any) -> Config:
+    _need(isinstance(data, dict), "top level", "must be a mapping")
+    unknown = sorted(set(data) - _TOP_KEYS)
+    _need(not unknown, "top level", f"unknown key(s) {unknown}; allowed: {sorted(_TOP_KEYS)}")
+
+    tokens = _str_list(data.get("admin_tokens"), "admin_tokens") if "admin_tokens" in data else []
+    _need(bool(tokens), "admin_tokens", "at least one admin token is required")
+
+    projects_raw = data.get("projects")
+    _need(isinstance(projects_raw, list) and projects_raw, "projects", "must be a non-empty list")
+    projects: list[ProjectSeed] = []
+    for i, p in enumerate(projects_raw):
+        where = f"projects[{i}]"
+        _need(isinstance(p, dict), where, "must be a mapping")
+        bad = sorted(set(p) - {"id", "number", "services", "owner"})
+        _need(not bad, where, f"unknown key(s) {bad}")
+        pid = p.get("id")
+        _need(isinstance(pid, str) and bool(PROJECT_ID_RE.match(pid)), f"{where}.id",
+              "6-30 chars of [a-z0-9-], starting with a letter, not ending with '-'")
+        num = p.get("number")
+        if isinstance(num, int) and not isinstance(num, bool):
+            num = str(num)
+        _need(isinstance(num, str) and bool(PROJECT_NUMBER_RE.match(num)), f"{where}.number",
+              "a string of 12 digits not starting with 0")
+        services = _str_list(p.get("services", []), f"{where}.services")
+        owner = p.get("owner", "user:sandbox-owner@example.com")
+        _need(isinstance(owner, str) and ":" in owner, f"{where}.owner",
+              "an IAM member such as user:someone@example.com")
+        _need(all(q.id != pid and q.number != num for q in projects), where,
+              "project id and number must be unique")
+        projects.append(ProjectSeed(pid, num, services, owner))
+
+    aws = data.get("aws")
+    _need(isinstance(aws, dict), "aws", "must be a mapping with credential_secret and accounts")
+    bad = sorted(set(aws) - {"credential_secret", "credential_ttl_seconds", "accounts"})
+    _need(not bad, "aws", f"unknown key(s) {bad}")
+    secret = aws.get("credential_secret")
+    _need(isinstance(secret, str) and len(secret) >= 8, "aws.credential_secret",
+          "a string of at least 8 characters")
+    ttl = _int(aws.get("credential_ttl_seconds", 3600), "aws.credential_ttl_seconds", 60, 43200)
+    accounts: list[AwsAccount] = []
+    for i, a in enumerate(aws.get("accounts", []) or []):
+        where = f"aws.accounts[{i}]"
+        _need(isinstance(a, dict), where, "must be a mapping with id and roles")
+        aid = a.get("id")
+        if isinstance(aid, int) and not isinstance(aid, bool):
+            aid = f"{aid:012d}"
+        _need(isinstance(aid, str) and bool(AWS_ACCOUNT_RE.match(aid)), f"{where}.id",
+              "a string of 12 digits")
+        roles = _str_list(a.get("roles", []), f"{where}.roles")
+        for j, r in enumerate(roles):
+            _need(bool(AWS_ROLE_RE.match(r)), f"{where}.roles[{j}]", "an IAM role name ([\\w+=,.@-]{1,64})")
+        accounts.append(AwsAccount(aid, roles))
+
+    ops = data.get("operations", {}) or {}
+    _need(isinstance(ops, dict), "operations", "must be a mapping")
+    polls = _int(ops.get("polls_before_done", 0), "operations.polls_before_done", 0, 1000)
+
+    state_file = data.get("state_file")
+    _need(state_file is None or (isinstance(state_file, str) and state_file != ""), "state_file",
+          "a file path or null")
+    res = data.get("require_enabled_services", True)
+    _need(isinstance(res, bool), "require_enabled_services", "must be true or false")
+    return Config(tokens, projects, secret, ttl, accounts, polls, state_file, res, dict(data))
+
+
+def load_config(source: str | Path | dict[str, Any]) -> Config:
+    if isinstance(source, dict):
+        return parse_config(source)
+    path = Path(source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config: {path} is not valid YAML: {exc}") from exc
+    return parse_config(data)

@@ -1,0 +1,147 @@
+"""HTTP front end: EmulatorServer (ThreadingHTTPServer) around the App core."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import traceback
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from .app import App, Request, Response, json_response
+from .config import Config, load_config
+from .errors import GoogleError
+from .routes import all_routes
+
+MAX_BODY = 10 * 1024 * 1024
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: clients reuse connections as with Google
+    server_version = "ESF"
+    sys_version = ""
+    app: App
+    log_requests = False
+
+    def setup(self) -> None:
+        super().setup()
+        # Answers go out as one segment; without NODELAY, Nagle + delayed ACK add ~40 ms per
+        # keep-alive response.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.log_requests:
+            sys.stderr.write("wif-emulator: " + (format % args) + "\n")
+
+    def _read_body(self) -> bytes | None:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            out = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return out
+                out += self.rfile.read(size)
+                self.rfile.readline()
+                if len(out) > MAX_BODY:
+                    return None
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _dispatch(self) -> None:
+        body = self._read_body()
+        if body is None:
+            self._send(json_response(GoogleError(413, "Request body too large.",
+                                                 "INVALID_ARGUMENT").body(), 413))
+            self.close_connection = True
+            return
+        split = urllib.parse.urlsplit(self.path)
+        headers: dict[str, str] = {}
+        for name, value in self.headers.items():
+            key = name.lower()
+            headers[key] = f"{headers[key]},{value}" if key in headers else value
+        host = headers.get("host", f"{self.server.server_address[0]}:{self.server.server_address[1]}")
+        req = Request(
+            method=self.command,
+            path=urllib.parse.unquote(split.path) or "/",
+            raw_path=self.path,
+            query=urllib.parse.parse_qs(split.query, keep_blank_values=True),
+            headers=headers,
+            body=body,
+            url=f"http://{host}{self.path}",
+        )
+        try:
+            resp = self.app.handle(req)
+        except Exception as exc:  # a bug must still answer in Google's shape, and be visible
+            sys.stderr.write(f"wif-emulator: internal error on {self.command} {self.path}: {exc!r}\n")
+            traceback.print_exc()
+            resp = json_response(GoogleError(500, "Internal error encountered.").body(), 500)
+        self._send(resp)
+
+    def _send(self, resp: Response) -> None:
+        self.send_response(resp.status)
+        self.send_header("Content-Type", resp.content_type)
+        self.send_header("Content-Length", str(len(resp.body)))
+        for k, v in resp.headers.items():
+            self.send_header(k, v)
+        # Headers and body in one write (end_headers would flush the headers alone).
+        self._headers_buffer.append(b"\r\n")
+        if self.command != "HEAD":
+            self._headers_buffer.append(resp.body)
+        self.wfile.write(b"".join(self._headers_buffer))
+        self._headers_buffer = []
+
+    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _dispatch
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class EmulatorServer:
+    """The whole emulator on one base URL. Use start()/stop() or a with-block."""
+
+    def __init__(self, config: Config | dict[str, Any] | str | Path, host: str = "127.0.0.1",
+                 port: int = 0, state_file: str | None = None, log_requests: bool = False) -> None:
+        self.config = config if isinstance(config, Config) else load_config(config)
+        self.app = App(self.config, all_routes(), state_file)
+        self.host = host
+        self.port = port
+        self.log_requests = log_requests
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> EmulatorServer:
+        handler = type("Handler", (_Handler,), {"app": self.app, "log_requests": self.log_requests})
+        self._httpd = _Server((self.host, self.port), handler)
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="wif-emulator",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

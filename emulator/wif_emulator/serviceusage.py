@@ -1,0 +1,141 @@
+"""Service Usage v1: services get/list/enable/disable/batchEnable and their operations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .app import App, Request, Response, json_response, route
+from .common import page, project_or_error
+from .errors import GoogleError, bad_request, error_info, service_disabled
+
+# The catalogue the emulator knows; anything else is "not found or permission denied".
+SERVICES = {
+    "aiplatform.googleapis.com": "Vertex AI API",
+    "cloudresourcemanager.googleapis.com": "Cloud Resource Manager API",
+    "compute.googleapis.com": "Compute Engine API",
+    "generativelanguage.googleapis.com": "Generative Language API",
+    "iam.googleapis.com": "Identity and Access Management (IAM) API",
+    "iamcredentials.googleapis.com": "IAM Service Account Credentials API",
+    "logging.googleapis.com": "Cloud Logging API",
+    "monitoring.googleapis.com": "Cloud Monitoring API",
+    "serviceusage.googleapis.com": "Service Usage API",
+    "storage.googleapis.com": "Cloud Storage API",
+    "sts.googleapis.com": "Security Token Service API",
+}
+OP_METADATA = "type.googleapis.com/google.protobuf.Empty"
+
+
+def known(app: App, service: str) -> bool:
+    if service in SERVICES:
+        return True
+    return any(service in p["services"] for p in app.state.data["projects"].values())
+
+
+def require_service(app: App, proj: dict[str, Any], service: str) -> None:
+    """Google refuses calls whose API is not enabled in the consumer project."""
+    if app.config.require_enabled_services and proj["services"].get(service) != "ENABLED":
+        raise service_disabled(service, SERVICES.get(service, service), proj["number"])
+
+
+def _not_found(services: list[str], project_ref: str) -> GoogleError:
+    joined = ", ".join(services)
+    return GoogleError(
+        403, f"Not found or permission denied for service(s): {joined}.", "PERMISSION_DENIED",
+        [error_info("SERVICE_CONFIG_NOT_FOUND_OR_PERMISSION_DENIED", "serviceusage.googleapis.com",
+                    services=joined, consumer=f"projects/{project_ref}")])
+
+
+def _service_view(proj: dict[str, Any], service: str) -> dict[str, Any]:
+    return {
+        "name": f"projects/{proj['number']}/services/{service}",
+        "config": {"name": service, "title": SERVICES.get(service, service)},
+        "state": proj["services"].get(service, "DISABLED"),
+        "parent": f"projects/{proj['number']}",
+    }
+
+
+def get_service(app: App, req: Request, p: dict[str, str]) -> Response:
+    proj = project_or_error(app, p["project"])
+    if not known(app, p["service"]):
+        raise _not_found([p["service"]], p["project"])
+    return json_response(_service_view(proj, p["service"]))
+
+
+def list_services(app: App, req: Request, p: dict[str, str]) -> Response:
+    proj = project_or_error(app, p["project"])
+    flt = (req.q("filter") or "").replace(" ", "")
+    names = sorted(set(SERVICES) | set(proj["services"]))
+    views = [_service_view(proj, s) for s in names]
+    if flt:
+        if flt not in ("state:ENABLED", "state:DISABLED"):
+            raise bad_request("filter", "only state:ENABLED or state:DISABLED is supported")
+        views = [v for v in views if v["state"] == flt.split(":")[1]]
+    chunk, nxt = page(views, req)
+    out: dict[str, Any] = {"services": chunk} if chunk else {}
+    if nxt:
+        out["nextPageToken"] = nxt
+    return json_response(out)
+
+
+def _op(app: App, req: Request, proj: dict[str, Any], kind: str, response: dict[str, Any]) -> Response:
+    name = f"operations/acf.p2-{proj['number']}-{app.op_id()}"
+    response = dict({"@type": f"type.googleapis.com/google.api.serviceusage.v1.{kind}"}, **response)
+    return json_response(app.new_operation(req, name, OP_METADATA, response))
+
+
+def enable(app: App, req: Request, p: dict[str, str]) -> Response:
+    proj = project_or_error(app, p["project"])
+    if not known(app, p["service"]):
+        raise _not_found([p["service"]], p["project"])
+    proj["services"][p["service"]] = "ENABLED"
+    return _op(app, req, proj, "EnableServiceResponse", {"service": _service_view(proj, p["service"])})
+
+
+def disable(app: App, req: Request, p: dict[str, str]) -> Response:
+    proj = project_or_error(app, p["project"])
+    if not known(app, p["service"]):
+        raise _not_found([p["service"]], p["project"])
+    body = req.json()
+    # Google refuses to disable a service others depend on unless asked to cascade.
+    dependants = {"iam.googleapis.com": ["iamcredentials.googleapis.com"]}.get(p["service"], [])
+    enabled_deps = [d for d in dependants if proj["services"].get(d) == "ENABLED"]
+    if enabled_deps and not body.get("disableDependentServices"):
+        raise GoogleError(400, f"The service {p['service']} is depended on by the following active "
+                          f"service(s): {', '.join(enabled_deps)}; Please specify "
+                          "disable_dependent_services=true if you want to proceed with "
+                          "disabling all services.", "FAILED_PRECONDITION")
+    for d in enabled_deps:
+        proj["services"][d] = "DISABLED"
+    proj["services"][p["service"]] = "DISABLED"
+    return _op(app, req, proj, "DisableServiceResponse", {"service": _service_view(proj, p["service"])})
+
+
+def batch_enable(app: App, req: Request, p: dict[str, str]) -> Response:
+    proj = project_or_error(app, p["project"])
+    ids = req.json().get("serviceIds")
+    if not isinstance(ids, list) or not ids or not all(isinstance(s, str) for s in ids):
+        raise bad_request("serviceIds", "a non-empty list of service names is required")
+    if len(ids) > 20:
+        raise bad_request("serviceIds", "at most 20 services per batchEnable call")
+    unknown = [s for s in ids if not known(app, s)]
+    if unknown:
+        raise _not_found(unknown, p["project"])
+    for s in ids:
+        proj["services"][s] = "ENABLED"
+    return _op(app, req, proj, "BatchEnableServicesResponse",
+               {"services": [_service_view(proj, s) for s in ids]})
+
+
+def get_operation(app: App, req: Request, p: dict[str, str]) -> Response:
+    return json_response(app.get_operation("operations/" + p["op"]))
+
+
+_P = r"/v1/projects/(?P<project>[^/:]+)/services"
+ROUTES = [
+    route("serviceusage.services.list", "GET", _P, "read", "admin", list_services),
+    route("serviceusage.services.batchEnable", "POST", _P + ":batchEnable", "write", "admin", batch_enable),
+    route("serviceusage.services.get", "GET", _P + r"/(?P<service>[^/:]+)", "read", "admin", get_service),
+    route("serviceusage.services.enable", "POST", _P + r"/(?P<service>[^/:]+):enable", "write", "admin", enable),
+    route("serviceusage.services.disable", "POST", _P + r"/(?P<service>[^/:]+):disable", "write", "admin", disable),
+    route("serviceusage.operations.get", "GET", r"/v1/operations/(?P<op>[^/]+)", "read", "admin", get_operation),
+]

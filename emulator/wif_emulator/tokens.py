@@ -1,0 +1,277 @@
+"""Google STS /v1/token (AWS subject tokens) and IAM Credentials generateAccessToken."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from typing import Any
+
+from . import aws, celeval
+from . import policy as pol
+from .app import App, Request, Response, json_response, route
+from .common import rfc3339
+from .errors import GoogleError, OAuthError, error_info, failed_precondition, permission_denied, unauthenticated
+from .iam_sa import find_sa, resource_name
+from .serviceusage import require_service
+
+GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+AWS_TOKEN_TYPE = "urn:ietf:params:aws:token-type:aws4_request"
+SUBJECT_TOKEN_TYPES = {AWS_TOKEN_TYPE, "urn:ietf:params:oauth:token-type:jwt",
+                       "urn:ietf:params:oauth:token-type:id_token",
+                       "urn:ietf:params:oauth:token-type:saml2"}
+AUDIENCE_RE = re.compile(r"^(?:https:)?//iam\.googleapis\.com/projects/([^/]+)/locations/global/"
+                         r"workloadIdentityPools/([^/]+)/providers/([^/]+)$")
+SCOPE_PREFIX = "https://www.googleapis.com/auth/"
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+IAM_SCOPE = "https://www.googleapis.com/auth/iam"
+TOKEN_LIFETIME = 3600
+INVALID_TARGET = ("The target service indicated by the \"audience\" parameters is invalid. This "
+                  "might either be because the pool or provider is disabled or deleted or because "
+                  "it doesn't exist.")
+CONDITION_REJECTED = "The given credential is rejected by the attribute condition."
+WIF_ROLES = {"roles/iam.workloadIdentityUser", "roles/iam.serviceAccountTokenCreator"}
+
+
+# --- token store ------------------------------------------------------------------------------
+
+def _issue(app: App, prefix: str, record: dict[str, Any], lifetime: int) -> tuple[str, float]:
+    tokens = app.state.data["tokens"]
+    now = app.now()
+    for t in [t for t, r in tokens.items() if r["expires"] < now]:
+        del tokens[t]  # expired tokens are forgotten at the next issue
+    token = prefix + secrets.token_urlsafe(40)
+    expires = now + lifetime
+    tokens[token] = dict(record, expires=expires, issued=now)
+    return token, expires
+
+
+def resolve_token(app: App, req: Request) -> dict[str, Any]:
+    """The record of the bearer token, or 401 as Google answers unknown/expired tokens."""
+    token = req.bearer()
+    if token is None:
+        raise unauthenticated(missing=True)
+    rec = app.state.data["tokens"].get(token)
+    if rec is None or rec["expires"] < app.now():
+        raise unauthenticated(missing=False)
+    if rec["kind"] == "service_account":
+        sa = find_sa(app, rec["unique_id"])
+        if sa is None or sa.get("disabled"):
+            raise unauthenticated(missing=False)  # tokens die with their account
+    else:
+        # "You cannot use a disabled pool to ... use existing tokens to access resources."
+        pool = app.state.data["pools"].get(f"projects/{rec['project_number']}/locations/global/"
+                                           f"workloadIdentityPools/{rec['pool']}")
+        if pool is None or pool["state"] != "ACTIVE" or pool.get("disabled"):
+            raise unauthenticated(missing=False)
+    return rec
+
+
+def principals(rec: dict[str, Any]) -> set[str]:
+    """The IAM principal identifiers a token stands for."""
+    if rec["kind"] == "service_account":
+        return {f"serviceAccount:{rec['email']}"}
+    base = (f"//iam.googleapis.com/projects/{rec['project_number']}/locations/global/"
+            f"workloadIdentityPools/{rec['pool']}")
+    out = {f"principal:{base}/subject/{rec['subject']}", f"principalSet:{base}/*"}
+    for key, value in rec["attributes"].items():
+        values = value if isinstance(value, list) else [value]
+        if key.startswith("attribute."):
+            out.update(f"principalSet:{base}/{key}/{v}" for v in values)
+        elif key == "google.groups":
+            out.update(f"principalSet:{base}/group/{v}" for v in values)
+    return out
+
+
+def require_scope(rec: dict[str, Any], accepted: set[str]) -> None:
+    if not accepted.intersection(rec["scopes"]):
+        raise GoogleError(403, "Request had insufficient authentication scopes.", "PERMISSION_DENIED",
+                          [error_info("ACCESS_TOKEN_SCOPE_INSUFFICIENT", "googleapis.com")])
+
+
+# --- STS --------------------------------------------------------------------------------------
+
+def _sts_params(req: Request) -> dict[str, str]:
+    ctype = req.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "application/json":
+        data = req.json()
+        # The JSON (googleapiclient) form uses camelCase names.
+        names = {"grantType": "grant_type", "requestedTokenType": "requested_token_type",
+                 "subjectToken": "subject_token", "subjectTokenType": "subject_token_type"}
+        return {names.get(k, k): v for k, v in data.items() if isinstance(v, str)}
+    return req.form()
+
+
+def _lookup_target(app: App, audience: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    m = AUDIENCE_RE.match(audience)
+    if not m:
+        raise OAuthError("invalid_target", INVALID_TARGET)
+    number, pool_id, prov_id = m.groups()
+    proj = app.state.project(number)
+    # The audience must carry the project NUMBER, as Google's does.
+    if proj is None or proj["number"] != number:
+        raise OAuthError("invalid_target", INVALID_TARGET)
+    pool_name = f"projects/{number}/locations/global/workloadIdentityPools/{pool_id}"
+    pool = app.state.data["pools"].get(pool_name)
+    prov = app.state.data["providers"].get(f"{pool_name}/providers/{prov_id}")
+    for res in (pool, prov):
+        if res is None or res["state"] != "ACTIVE" or res.get("disabled"):
+            raise OAuthError("invalid_target", INVALID_TARGET)
+    assert pool is not None and prov is not None
+    return proj, pool, prov
+
+
+def _map_attributes(prov: dict[str, Any], assertion: dict[str, Any]) -> dict[str, Any]:
+    mapping = prov.get("attributeMapping") or celeval.DEFAULT_AWS_MAPPING
+    out: dict[str, Any] = {}
+    for key, expr in mapping.items():
+        try:
+            value = celeval.evaluate(expr, {"assertion": assertion})
+        except celeval.CelError as exc:
+            if key == "google.subject":
+                raise OAuthError("invalid_grant", f"The mapped attribute google.subject could not be "
+                                 f"computed: {exc}") from exc
+            continue  # Google leaves an attribute out when its expression fails
+        if key == "google.groups":
+            if not isinstance(value, list):
+                value = [value]
+            out[key] = [str(v) for v in value]
+        elif value is not None:
+            out[key] = value if isinstance(value, str) else json.dumps(value)
+    subject = out.get("google.subject")
+    if not isinstance(subject, str) or not subject:
+        raise OAuthError("invalid_grant", "The mapped attribute google.subject is empty.")
+    if len(subject.encode()) > 127:
+        raise OAuthError("invalid_grant", "The mapped attribute google.subject exceeds the 127 byte limit.")
+    return out
+
+
+def _condition_passes(prov: dict[str, Any], assertion: dict[str, Any], attrs: dict[str, Any]) -> bool:
+    cond = prov.get("attributeCondition")
+    if not cond:
+        return True
+    variables = {
+        "assertion": assertion,
+        "attribute": {k.split(".", 1)[1]: v for k, v in attrs.items() if k.startswith("attribute.")},
+        "google": {k.split(".", 1)[1]: v for k, v in attrs.items() if k.startswith("google.")},
+    }
+    try:
+        return celeval.evaluate(cond, variables) is True
+    except celeval.CelError:
+        return False  # a condition that cannot be evaluated rejects the credential
+
+
+def sts_token(app: App, req: Request, p: dict[str, str]) -> Response:
+    f = _sts_params(req)
+    grant = f.get("grant_type")
+    if not grant:
+        raise OAuthError("invalid_request", "The grant_type parameter is required.")
+    if grant != GRANT_TYPE:
+        raise OAuthError("unsupported_grant_type", f"Unsupported grant_type '{grant}'; expected "
+                         f"{GRANT_TYPE}.")
+    for name in ("requested_token_type", "subject_token_type", "subject_token", "audience"):
+        if not f.get(name):
+            raise OAuthError("invalid_request", f"The {name} parameter is required.")
+    if f["requested_token_type"] != ACCESS_TOKEN_TYPE:
+        raise OAuthError("invalid_request", f"Invalid requested_token_type "
+                         f"'{f['requested_token_type']}'; expected {ACCESS_TOKEN_TYPE}.")
+    if f["subject_token_type"] not in SUBJECT_TOKEN_TYPES:
+        raise OAuthError("invalid_request", f"Invalid subject_token_type '{f['subject_token_type']}'.")
+    scopes = (f.get("scope") or "").split()
+    if not scopes:
+        raise OAuthError("invalid_scope", "The scope parameter is required.")
+    for s in scopes:
+        if not s.startswith(SCOPE_PREFIX):
+            raise OAuthError("invalid_scope", f"Invalid scope '{s}'.")
+
+    proj, pool, prov = _lookup_target(app, f["audience"])
+    if "aws" not in prov:
+        raise OAuthError("invalid_request", "The subject_token_type is not supported by the "
+                         "provider: it is not an AWS provider.")
+    if f["subject_token_type"] != AWS_TOKEN_TYPE:
+        raise OAuthError("invalid_request", f"Invalid subject_token_type for an AWS provider; "
+                         f"expected {AWS_TOKEN_TYPE}.")
+    try:
+        caller = aws.verify_google_subject_token(app.config.credential_secret, f["subject_token"],
+                                                 f["audience"])
+    except aws.AwsAuthError as err:
+        if err.code == "InvalidSubjectToken":
+            raise OAuthError("invalid_grant", f"Invalid AWS subject token: {err.message}") from err
+        raise OAuthError("invalid_grant", f"Received invalid AWS response of type {err.code} with "
+                         f"error message: {err.message}") from err
+    if caller.account_id != prov["aws"]["accountId"]:
+        raise OAuthError("invalid_grant", f"The AWS account {caller.account_id} of the credential "
+                         f"does not match the account {prov['aws']['accountId']} configured on "
+                         "the provider.")
+    assertion = {"arn": caller.arn, "account": caller.account_id, "userid": caller.user_id}
+    attrs = _map_attributes(prov, assertion)
+    if not _condition_passes(prov, assertion, attrs):
+        raise OAuthError("unauthorized_client", CONDITION_REJECTED)
+    pool_id = pool["name"].rsplit("/", 1)[1]
+    token, _exp = _issue(app, "ya29.d.emu-", {
+        "kind": "federated", "project_number": proj["number"], "pool": pool_id,
+        "provider": prov["name"].rsplit("/", 1)[1], "subject": attrs["google.subject"],
+        "attributes": attrs, "scopes": scopes,
+    }, TOKEN_LIFETIME)
+    return json_response({"access_token": token, "issued_token_type": ACCESS_TOKEN_TYPE,
+                          "token_type": "Bearer", "expires_in": TOKEN_LIFETIME})
+
+
+# --- IAM Credentials --------------------------------------------------------------------------
+
+_DURATION_RE = re.compile(r"^(\d+)(?:\.\d+)?s$")
+
+
+def generate_access_token(app: App, req: Request, p: dict[str, str]) -> Response:
+    rec = resolve_token(app, req)
+    require_scope(rec, {CLOUD_PLATFORM, IAM_SCOPE})
+    ref = p["sa"]
+    denied = permission_denied("iam.serviceAccounts.getAccessToken")
+    sa = find_sa(app, ref)
+    if sa is None or (p["project"] != "-" and app.state.project(p["project"]) is None):
+        raise denied  # Google does not say whether the account exists
+    proj = app.state.project(sa["projectId"])
+    assert proj is not None
+    require_service(app, proj, "iamcredentials.googleapis.com")
+    who = principals(rec)
+    now = app.now()
+    name = resource_name(sa)
+    if not (pol.holds(sa["iam_policy"], WIF_ROLES, who, name, now)
+            or pol.holds(proj["iam_policy"], WIF_ROLES, who, name, now)):
+        raise denied
+    if sa.get("disabled"):
+        raise failed_precondition("Precondition check failed.")
+    body = req.json()
+    scope = body.get("scope")
+    if isinstance(scope, str):
+        scope = [scope]
+    if not isinstance(scope, list) or not scope or not all(isinstance(s, str) and s for s in scope):
+        raise GoogleError(400, "Scope is required; give at least one OAuth scope.", "INVALID_ARGUMENT")
+    if body.get("delegates"):
+        raise GoogleError(501, "Delegation chains are not supported by the emulator.", "UNIMPLEMENTED")
+    lifetime = TOKEN_LIFETIME
+    if body.get("lifetime") is not None:
+        m = _DURATION_RE.match(str(body["lifetime"]))
+        if not m:
+            raise GoogleError(400, f"Invalid value at 'lifetime' ({body['lifetime']}): expected a "
+                              "duration such as '3600s'.", "INVALID_ARGUMENT")
+        lifetime = int(m.group(1))
+        if not 1 <= lifetime <= 3600:
+            raise GoogleError(400, "The lifetime must be between 1s and 3600s (longer lifetimes need "
+                              "the constraints/iam.allowServiceAccountCredentialLifetimeExtension "
+                              "organization policy).", "INVALID_ARGUMENT")
+    token, expires = _issue(app, "ya29.c.emu-", {
+        "kind": "service_account", "email": sa["email"], "unique_id": sa["uniqueId"],
+        "scopes": scope,
+    }, lifetime)
+    # google-auth parses expireTime with "%Y-%m-%dT%H:%M:%SZ": no fractional seconds.
+    return json_response({"accessToken": token, "expireTime": rfc3339(expires, fraction=False)})
+
+
+ROUTES = [
+    route("sts.token", "POST", r"/v1/token", "token", "none", sts_token),
+    route("iamcredentials.projects.serviceAccounts.generateAccessToken", "POST",
+          r"/v1/projects/(?P<project>[^/:]+)/serviceAccounts/(?P<sa>[^/:]+):generateAccessToken",
+          "token", "none", generate_access_token),
+]
