@@ -1,0 +1,232 @@
+# -*- coding: utf-8 -*-
+# Copyright: keyless.wif contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    """Options shared by every keyless.wif GCP module."""
+
+    DOCUMENTATION = r"""
+options:
+  project:
+    description:
+      - Google Cloud project ID (or project number) the module works in.
+      - Falls back to the E(GCP_PROJECT) environment variable.
+    type: str
+    required: true
+  auth_kind:
+    description:
+      - How to obtain Google credentials.
+      - V(application) uses Application Default Credentials (E(GOOGLE_APPLICATION_CREDENTIALS),
+        gcloud user credentials, or the metadata server of the machine running the module).
+      - V(serviceaccount) uses a service-account key from O(service_account_file) or
+        O(service_account_contents).
+      - V(accesstoken) uses the OAuth2 access token in O(access_token) as is (no refresh).
+      - V(external_account) uses a Workload Identity Federation credential configuration
+        file (O(external_account_file)), so the controller itself can run keyless, for example
+        from an AWS instance role.
+      - Falls back to the E(GCP_AUTH_KIND) environment variable.
+    type: str
+    choices: [application, serviceaccount, accesstoken, external_account]
+    default: application
+  service_account_file:
+    description:
+      - Path to a service-account JSON key, used when O(auth_kind=serviceaccount).
+      - Falls back to E(GCP_SERVICE_ACCOUNT_FILE).
+      - Mutually exclusive with O(service_account_contents).
+    type: path
+  service_account_contents:
+    description:
+      - The service-account JSON key itself (a string or a dictionary), used when O(auth_kind=serviceaccount).
+      - Falls back to E(GCP_SERVICE_ACCOUNT_CONTENTS).
+    type: jsonarg
+  access_token:
+    description:
+      - OAuth2 access token, used when O(auth_kind=accesstoken). Falls back to E(GCP_ACCESS_TOKEN).
+    type: str
+  external_account_file:
+    description:
+      - Path to an C(external_account) credential configuration (as written by
+        C(gcloud iam workload-identity-pools create-cred-config) or the C(keyless.wif.external_account) role),
+        used when O(auth_kind=external_account). Falls back to E(GCP_EXTERNAL_ACCOUNT_FILE).
+      - When O(endpoints.sts) or O(endpoints.iamcredentials) is set, the file's C(token_url) and
+        C(service_account_impersonation_url) are pointed at those endpoints.
+    type: path
+  scopes:
+    description:
+      - OAuth2 scopes requested for the credentials. Falls back to E(GCP_SCOPES) (comma separated).
+      - Defaults to V(https://www.googleapis.com/auth/cloud-platform).
+    type: list
+    elements: str
+  endpoints:
+    description:
+      - Base URLs overriding Google's public endpoints, per API, for private endpoints or the offline emulator.
+      - Each unset key falls back to the environment variable E(GCP_ENDPOINT_<SERVICE>), for example
+        E(GCP_ENDPOINT_IAM), then to Google's public endpoint.
+    type: dict
+    suboptions:
+      iam:
+        description: IAM API base URL, default V(https://iam.googleapis.com).
+        type: str
+      cloudresourcemanager:
+        description: Cloud Resource Manager API base URL, default V(https://cloudresourcemanager.googleapis.com).
+        type: str
+      serviceusage:
+        description: Service Usage API base URL, default V(https://serviceusage.googleapis.com).
+        type: str
+      sts:
+        description: Security Token Service base URL, default V(https://sts.googleapis.com).
+        type: str
+      iamcredentials:
+        description: IAM Service Account Credentials API base URL, default V(https://iamcredentials.googleapis.com).
+        type: str
+  request_timeout:
+    description: Seconds to wait for one HTTP answer.
+    type: float
+    default: 30
+  retries:
+    description:
+      - How many times a request is retried after HTTP 429, 5xx or an C(ABORTED) answer, with jittered
+        exponential backoff (0.5 s doubling up to 16 s). IAM policy changes that meet a concurrent change
+        (stale etag) are re-read and redone up to this many times.
+      - Falls back to E(GCP_RETRIES).
+    type: int
+    default: 8
+  retry_timeout:
+    description:
+      - Upper bound in seconds on the time spent backing off for one request or one policy change;
+        the last error is reported when it is spent. Falls back to E(GCP_RETRY_TIMEOUT).
+    type: float
+    default: 120
+  wait_timeout:
+    description:
+      - Seconds to wait for a long-running operation (pool and provider changes, enabling services).
+      - When an operation is not done in time the task fails naming the operation; re-running it later
+        is safe.
+    type: float
+    default: 300
+requirements:
+  - python >= 3.9
+  - google-auth >= 2.20
+  - requests
+notes:
+  - All GCP modules of this collection belong to the action group C(keyless.wif.gcp), so auth and
+    endpoint options can be set once with C(module_defaults) and C(group/keyless.wif.gcp).
+  - Inputs are validated before any credential is loaded or request sent; errors name the option and the rule.
+"""
+
+    ATTRIBUTES = r"""
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
+    support: full
+  action_group:
+    description: Use C(group/keyless.wif.gcp) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - keyless.wif.gcp
+  platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
+    platforms: all
+"""
+
+    INFO_ATTRIBUTES = r"""
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
+    details: This module only reads.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
+    support: none
+  action_group:
+    description: Use C(group/keyless.wif.gcp) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - keyless.wif.gcp
+  platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
+    platforms: all
+"""
+
+    BINDINGS = r"""
+options:
+  role:
+    description:
+      - Role to grant, V(roles/NAME), V(projects/P/roles/NAME) or V(organizations/O/roles/NAME).
+      - Required unless O(bindings) is given; mutually exclusive with it.
+    type: str
+  members:
+    description:
+      - Members to add to (or remove from) the binding of O(role), each prefixed, for example
+        V(user:alice@example.com), V(serviceAccount:sa@p.iam.gserviceaccount.com), V(group:), V(domain:),
+        V(principal://iam.googleapis.com/...), V(principalSet://iam.googleapis.com/...).
+      - Members not listed are never removed.
+    type: list
+    elements: str
+    aliases: [member]
+  condition:
+    description:
+      - IAM condition of the binding. A binding is identified by its role and its condition, so the same role with
+        and without a condition are two bindings. The policy is written with version 3 when any binding has a condition.
+    type: dict
+    suboptions:
+      title:
+        description: Title of the condition, at most 100 characters.
+        type: str
+        required: true
+      description:
+        description: Description of the condition, at most 256 characters.
+        type: str
+      expression:
+        description: CEL expression of the condition.
+        type: str
+        required: true
+  bindings:
+    description:
+      - Several bindings changed in one read-modify-write of the policy, instead of O(role), O(members) and O(condition).
+    type: list
+    elements: dict
+    suboptions:
+      role:
+        description: Role to grant.
+        type: str
+        required: true
+      members:
+        description: Members of that role to add or remove.
+        type: list
+        elements: str
+        required: true
+      condition:
+        description: IAM condition, as O(condition).
+        type: dict
+        suboptions:
+          title:
+            description: Title of the condition.
+            type: str
+            required: true
+          description:
+            description: Description of the condition.
+            type: str
+          expression:
+            description: CEL expression of the condition.
+            type: str
+            required: true
+  state:
+    description:
+      - V(present) adds the members to the binding(s); V(absent) removes them (and drops bindings left empty).
+    type: str
+    choices: [present, absent]
+    default: present
+notes:
+  - The policy is changed by read-modify-write with its etag. When another writer changed it in between
+    (HTTP 409 C(ABORTED)), the whole read-modify-write is redone with backoff, bounded by O(retries) and
+    O(retry_timeout), so parallel tasks on one policy never lose each other's members.
+"""

@@ -1,0 +1,193 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: keyless.wif contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: gcp_workload_identity_pool
+short_description: Manage a Google Cloud workload identity pool
+version_added: 0.1.0
+description:
+  - Creates, updates, disables, deletes and undeletes a workload identity pool (IAM v1, location C(global)).
+  - Deleting a pool is soft on Google's side; the pool stays readable with C(state=DELETED) for 30 days and its
+    ID cannot be reused. Asking for O(state=present) on such a pool undeletes it and then applies the other options.
+  - Only the fields given are managed; an omitted O(display_name), O(description) or O(disabled) is left as is.
+  - An update sends exactly the changed fields in C(updateMask).
+author:
+  - keyless.wif maintainers (@keyless-wif)
+options:
+  pool_id:
+    description:
+      - ID of the pool, 4-32 characters of lowercase letters, digits and hyphens. The prefix C(gcp-) is reserved.
+    type: str
+    required: true
+    aliases: [workload_identity_pool_id]
+  display_name:
+    description: Display name, at most 32 characters. Use an empty string to clear it.
+    type: str
+  description:
+    description: Description, at most 256 characters. Use an empty string to clear it.
+    type: str
+  disabled:
+    description: Whether the pool is disabled. A disabled pool cannot exchange tokens.
+    type: bool
+  state:
+    description:
+      - V(present) creates, undeletes or updates the pool.
+      - V(absent) deletes it (soft delete). A pool that does not exist or is already deleted is not a change.
+    type: str
+    choices: [present, absent]
+    default: present
+extends_documentation_fragment:
+  - keyless.wif.gcp
+  - keyless.wif.gcp.attributes
+seealso:
+  - module: keyless.wif.gcp_workload_identity_pool_provider
+  - name: Workload identity pools REST reference
+    description: The IAM v1 API resource this module manages.
+    link: https://cloud.google.com/iam/docs/reference/rest/v1/projects.locations.workloadIdentityPools
+"""
+
+EXAMPLES = r"""
+- name: Pool for AWS workloads
+  keyless.wif.gcp_workload_identity_pool:
+    project: my-project
+    pool_id: aws-workloads
+    display_name: AWS workloads
+    description: EC2 instances of the LiteLLM proxy fleet
+    auth_kind: application
+
+- name: Same, with auth and endpoints set once for every GCP module
+  module_defaults:
+    group/keyless.wif.gcp:
+      project: my-project
+      auth_kind: external_account
+      external_account_file: /etc/keyless/controller.json
+  block:
+    - name: Ensure the pool exists and is enabled
+      keyless.wif.gcp_workload_identity_pool:
+        pool_id: aws-workloads
+        disabled: false
+
+- name: Remove a pool (soft delete, undone by state=present within 30 days)
+  keyless.wif.gcp_workload_identity_pool:
+    project: my-project
+    pool_id: aws-workloads
+    state: absent
+"""
+
+RETURN = r"""
+name:
+  description: Full resource name, with the project number.
+  returned: always
+  type: str
+  sample: projects/123456789012/locations/global/workloadIdentityPools/aws-workloads
+state:
+  description: Google's state of the pool after the task (V(ACTIVE), V(DELETED)), V(ABSENT) when it does not exist.
+  returned: always
+  type: str
+  sample: ACTIVE
+actions:
+  description: What was done (or would be done in check mode), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["undelete", "update description"]
+workload_identity_pool:
+  description: The pool as returned by the API, with snake_case keys. Empty when the pool does not exist.
+  returned: always
+  type: dict
+  contains:
+    name:
+      description: Full resource name.
+      type: str
+    display_name:
+      description: Display name.
+      type: str
+    description:
+      description: Description.
+      type: str
+    disabled:
+      description: Whether the pool is disabled.
+      type: bool
+    state:
+      description: V(ACTIVE) or V(DELETED).
+      type: str
+    expire_time:
+      description: When a deleted pool will be purged.
+      type: str
+  sample:
+    name: projects/123456789012/locations/global/workloadIdentityPools/aws-workloads
+    display_name: AWS workloads
+    state: ACTIVE
+    disabled: false
+retries_used:
+  description:
+    - Requests that were retried after HTTP 429, 5xx, C(ABORTED) or an etag conflict, with the status, the path
+      and the seconds waited.
+  returned: when a retry happened
+  type: list
+  elements: dict
+  sample: [{"http_status": 503, "google_status": "UNAVAILABLE", "path": "v1/projects/p/...", "wait": 0.41}]
+"""
+
+from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpModule
+from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import (
+    WIF_DESCRIPTION_MAX,
+    WIF_DISPLAY_NAME_MAX,
+    check_length,
+    check_wif_id,
+)
+from ansible_collections.keyless.wif.plugins.module_utils.gcp_wif import (
+    Field,
+    LroResource,
+    ensure_lro_resource,
+    lro_result,
+    simple_field,
+)
+
+FIELDS = [
+    simple_field("display_name", "displayName"),
+    simple_field("description", "description"),
+    Field("disabled", "disabled", read=lambda r: bool(r.get("disabled", False)), write=lambda v: {"disabled": v}),
+]
+
+
+def validate(params):
+    check_wif_id("pool_id", params["pool_id"])
+    check_length("display_name", params["display_name"], WIF_DISPLAY_NAME_MAX)
+    check_length("description", params["description"], WIF_DESCRIPTION_MAX)
+
+
+def run(module):
+    params = module.params
+    validate(params)
+    parent = "projects/%s/locations/global" % params["project"]
+    pool = LroResource(module, "workload identity pool", parent=parent, collection="workloadIdentityPools",
+                       id_param="workloadIdentityPoolId", resource_id=params["pool_id"])
+    desired = {f.option: params[f.option] for f in FIELDS}
+    changed, resource, before, after, actions = ensure_lro_resource(module, pool, FIELDS, desired, params["state"])
+    module.exit(changed, before=before, after=after,
+                name=(resource or {}).get("name", pool.name),
+                state=(resource or {}).get("state", "ABSENT"),
+                actions=actions,
+                workload_identity_pool=lro_result(resource))
+
+
+def main():
+    module = GcpModule(
+        argument_spec=dict(
+            pool_id=dict(type="str", required=True, aliases=["workload_identity_pool_id"]),
+            display_name=dict(type="str"),
+            description=dict(type="str"),
+            disabled=dict(type="bool"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+        ),
+    )
+    module.run(run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,289 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: keyless.wif contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: gcp_workload_identity_pool_provider
+short_description: Manage an AWS provider in a Google Cloud workload identity pool
+version_added: 0.1.0
+description:
+  - Creates, updates, disables, deletes and undeletes an AWS workload identity pool provider (IAM v1).
+  - When O(attribute_mapping) is omitted, Google's default AWS mapping is used and compared, so leaving it out
+    and spelling the default out are the same desired state. Whitespace outside CEL string literals is ignored
+    when comparing expressions.
+  - A provider with C(state=DELETED) (soft-deleted, kept 30 days) is undeleted by O(state=present), then updated.
+  - An update sends exactly the changed fields in C(updateMask) (C(displayName), C(description), C(disabled),
+    C(attributeMapping), C(attributeCondition), C(aws)).
+  - Returns the RV(audience) string that C(external_account) credential files need.
+author:
+  - keyless.wif maintainers (@keyless-wif)
+options:
+  pool_id:
+    description: ID of the workload identity pool the provider belongs to.
+    type: str
+    required: true
+    aliases: [workload_identity_pool_id]
+  provider_id:
+    description:
+      - ID of the provider, 4-32 characters of lowercase letters, digits and hyphens. The prefix C(gcp-) is reserved.
+    type: str
+    required: true
+    aliases: [workload_identity_pool_provider_id]
+  account_id:
+    description:
+      - The 12-digit AWS account ID whose identities may exchange tokens. Quote it in YAML.
+      - Required when O(state=present).
+    type: str
+    aliases: [aws_account_id]
+  attribute_mapping:
+    description:
+      - Map of Google attributes to CEL expressions over the AWS assertion. Must include C(google.subject).
+      - Keys are C(google.subject), C(google.groups), C(google.display_name), C(google.posix_username) or
+        C(attribute.NAME); each expression at most 2048 characters.
+      - >-
+        Omitted means Google's default AWS mapping, C(google.subject) = C(assertion.arn) and C(attribute.aws_role) =
+        C(assertion.arn.contains('assumed-role') ? assertion.arn.extract('{account_arn}assumed-role/') + 'assumed-role/' +
+        assertion.arn.extract('assumed-role/{role_name}/') : assertion.arn), which turns an EC2 instance's caller ARN
+        C(arn:aws:sts::ACCOUNT:assumed-role/ROLE/i-0abc...) into C(arn:aws:sts::ACCOUNT:assumed-role/ROLE).
+    type: dict
+  attribute_condition:
+    description:
+      - CEL expression (at most 4096 characters) that every credential must satisfy, for example
+        V(attribute.aws_role == 'arn:aws:sts::123456789012:assumed-role/litellm').
+      - Omit to leave the current condition as is; an empty string removes it.
+    type: str
+  display_name:
+    description: Display name, at most 32 characters. Use an empty string to clear it.
+    type: str
+  description:
+    description: Description, at most 256 characters. Use an empty string to clear it.
+    type: str
+  disabled:
+    description: Whether the provider is disabled. A disabled provider cannot exchange tokens.
+    type: bool
+  state:
+    description:
+      - V(present) creates, undeletes or updates the provider.
+      - V(absent) deletes it (soft delete). A provider that does not exist or is already deleted is not a change.
+    type: str
+    choices: [present, absent]
+    default: present
+extends_documentation_fragment:
+  - keyless.wif.gcp
+  - keyless.wif.gcp.attributes
+seealso:
+  - module: keyless.wif.gcp_workload_identity_pool
+  - module: keyless.wif.gcp_service_account_iam_member
+  - name: Workload identity pool providers REST reference
+    description: The IAM v1 API resource this module manages.
+    link: https://cloud.google.com/iam/docs/reference/rest/v1/projects.locations.workloadIdentityPools.providers
+"""
+
+EXAMPLES = r"""
+- name: AWS provider with Google's default mapping, limited to one role
+  keyless.wif.gcp_workload_identity_pool_provider:
+    project: my-project
+    pool_id: aws-workloads
+    provider_id: aws-prod
+    account_id: "111111111111"
+    attribute_condition: >-
+      attribute.aws_role == 'arn:aws:sts::111111111111:assumed-role/litellm-proxy'
+  register: provider
+
+- name: The audience for the external_account credential file
+  ansible.builtin.debug:
+    msg: "{{ provider.audience }}"
+
+- name: Custom mapping (must map google.subject)
+  keyless.wif.gcp_workload_identity_pool_provider:
+    project: my-project
+    pool_id: aws-workloads
+    provider_id: aws-prod
+    account_id: "111111111111"
+    attribute_mapping:
+      google.subject: assertion.arn
+      attribute.aws_account: assertion.account
+      attribute.aws_role: >-
+        assertion.arn.contains('assumed-role')
+        ? assertion.arn.extract('{account_arn}assumed-role/') + 'assumed-role/' + assertion.arn.extract('assumed-role/{role_name}/')
+        : assertion.arn
+
+- name: Delete the provider (soft; state=present undeletes it within 30 days)
+  keyless.wif.gcp_workload_identity_pool_provider:
+    project: my-project
+    pool_id: aws-workloads
+    provider_id: aws-prod
+    state: absent
+"""
+
+RETURN = r"""
+name:
+  description: Full resource name, with the project number.
+  returned: always
+  type: str
+  sample: projects/123456789012/locations/global/workloadIdentityPools/aws-workloads/providers/aws-prod
+audience:
+  description:
+    - The audience for C(external_account) credential files and the STS token exchange.
+    - Empty when the provider does not exist.
+  returned: always
+  type: str
+  sample: //iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aws-workloads/providers/aws-prod
+state:
+  description: Google's state of the provider after the task (V(ACTIVE), V(DELETED)), V(ABSENT) when it does not exist.
+  returned: always
+  type: str
+  sample: ACTIVE
+actions:
+  description: What was done (or would be done in check mode), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["update attributeCondition"]
+workload_identity_pool_provider:
+  description: The provider as returned by the API, with snake_case keys (attribute_mapping keys kept as is).
+  returned: always
+  type: dict
+  contains:
+    name:
+      description: Full resource name.
+      type: str
+    display_name:
+      description: Display name.
+      type: str
+    description:
+      description: Description.
+      type: str
+    disabled:
+      description: Whether the provider is disabled.
+      type: bool
+    state:
+      description: V(ACTIVE) or V(DELETED).
+      type: str
+    attribute_mapping:
+      description: Attribute mapping in effect.
+      type: dict
+    attribute_condition:
+      description: Attribute condition in effect.
+      type: str
+    aws:
+      description: AWS settings, C(account_id).
+      type: dict
+  sample:
+    name: projects/123456789012/locations/global/workloadIdentityPools/aws-workloads/providers/aws-prod
+    state: ACTIVE
+    aws:
+      account_id: "111111111111"
+retries_used:
+  description:
+    - Requests that were retried after HTTP 429, 5xx, C(ABORTED) or an etag conflict, with the status, the path
+      and the seconds waited.
+  returned: when a retry happened
+  type: list
+  elements: dict
+  sample: [{"http_status": 503, "google_status": "UNAVAILABLE", "path": "v1/projects/p/...", "wait": 0.41}]
+"""
+
+from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpModule
+from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import (
+    WIF_DESCRIPTION_MAX,
+    WIF_DISPLAY_NAME_MAX,
+    ValidationError,
+    check_attribute_mapping,
+    check_aws_account_id,
+    check_cel,
+    check_length,
+    check_wif_id,
+)
+from ansible_collections.keyless.wif.plugins.module_utils.gcp_wif import (
+    DEFAULT_AWS_ATTRIBUTE_MAPPING,
+    Field,
+    LroResource,
+    ensure_lro_resource,
+    lro_result,
+    normalize_cel,
+    normalize_mapping,
+    simple_field,
+)
+
+FIELDS = [
+    simple_field("display_name", "displayName"),
+    simple_field("description", "description"),
+    Field("disabled", "disabled", read=lambda r: bool(r.get("disabled", False)), write=lambda v: {"disabled": v}),
+    Field("attribute_mapping", "attributeMapping", read=lambda r: r.get("attributeMapping"),
+          write=lambda v: {"attributeMapping": v}, normalize=normalize_mapping),
+    Field("attribute_condition", "attributeCondition", read=lambda r: r.get("attributeCondition", ""),
+          write=lambda v: {"attributeCondition": v}, normalize=normalize_cel),
+    Field("account_id", "aws", read=lambda r: (r.get("aws") or {}).get("accountId", ""),
+          write=lambda v: {"aws": {"accountId": v}}),
+]
+
+
+def validate(params):
+    check_wif_id("pool_id", params["pool_id"])
+    check_wif_id("provider_id", params["provider_id"])
+    check_length("display_name", params["display_name"], WIF_DISPLAY_NAME_MAX)
+    check_length("description", params["description"], WIF_DESCRIPTION_MAX)
+    if params["state"] == "present":
+        check_aws_account_id("account_id", params["account_id"])
+    check_attribute_mapping("attribute_mapping", params["attribute_mapping"])
+    if params["attribute_condition"]:
+        check_cel("attribute_condition", params["attribute_condition"])
+
+
+def ensure_aws(resource):
+    if "aws" not in resource and resource.get("oidc") is not None:
+        raise ValidationError("provider_id", "names an existing OIDC provider; this module manages AWS providers "
+                                             "only", resource.get("name"))
+    if "aws" not in resource and resource.get("saml") is not None:
+        raise ValidationError("provider_id", "names an existing SAML provider; this module manages AWS providers "
+                                             "only", resource.get("name"))
+
+
+def run(module):
+    params = module.params
+    validate(params)
+    pool_name = "projects/%s/locations/global/workloadIdentityPools/%s" % (params["project"], params["pool_id"])
+    provider = LroResource(module, "workload identity pool provider", parent=pool_name, collection="providers",
+                           id_param="workloadIdentityPoolProviderId", resource_id=params["provider_id"])
+    desired = {f.option: params[f.option] for f in FIELDS}
+    if desired["attribute_mapping"] is None:
+        desired["attribute_mapping"] = dict(DEFAULT_AWS_ATTRIBUTE_MAPPING)
+    changed, resource, before, after, actions = ensure_lro_resource(
+        module, provider, FIELDS, desired, params["state"], validate_existing=ensure_aws)
+    name = (resource or {}).get("name", provider.name)
+    if module.check_mode and resource and not name.split("/")[1].isdigit():
+        # Predicted create: the real name carries the project number.
+        name = name.replace("projects/%s/" % params["project"], "projects/%s/" % module.project_number(), 1)
+        resource = dict(resource, name=name)
+    audience = "//iam.googleapis.com/" + name if resource else ""
+    module.exit(changed, before=before, after=after,
+                name=name,
+                audience=audience,
+                state=(resource or {}).get("state", "ABSENT"),
+                actions=actions,
+                workload_identity_pool_provider=lro_result(resource))
+
+
+def main():
+    module = GcpModule(
+        argument_spec=dict(
+            pool_id=dict(type="str", required=True, aliases=["workload_identity_pool_id"]),
+            provider_id=dict(type="str", required=True, aliases=["workload_identity_pool_provider_id"]),
+            account_id=dict(type="str", aliases=["aws_account_id"]),
+            attribute_mapping=dict(type="dict"),
+            attribute_condition=dict(type="str"),
+            display_name=dict(type="str"),
+            description=dict(type="str"),
+            disabled=dict(type="bool"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+        ),
+    )
+    module.run(run)
+
+
+if __name__ == "__main__":
+    main()

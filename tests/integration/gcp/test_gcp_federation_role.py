@@ -1,0 +1,90 @@
+"""Role keyless.wif.gcp_federation against the emulator: set up, no-op re-run, teardown."""
+
+from __future__ import annotations
+
+from .gcp_harness import AWS_ACCOUNT, PROJECT_ID, PROJECT_NUMBER
+
+ROLES = [
+    "arn:aws:iam::%s:role/wif-bound-role" % AWS_ACCOUNT,
+    "arn:aws:sts::%s:assumed-role/second-role/i-0123" % AWS_ACCOUNT,
+]
+
+
+def role_task(**variables):
+    return {
+        "name": "federation",
+        "ansible.builtin.include_role": {"name": "keyless.wif.gcp_federation"},
+        "vars": {"gcp_federation_project": PROJECT_ID, "gcp_federation_pool_id": "role-test", "gcp_federation_aws_role_arns": ROLES, **variables},
+    }
+
+
+def report_task():
+    return {
+        "name": "report",
+        "ansible.builtin.debug": {
+            "msg": {"audience": "{{ gcp_federation_audience }}", "email": "{{ gcp_federation_service_account_email }}",
+                    "number": "{{ gcp_federation_project_number }}"},
+        },
+    }
+
+
+def changed_tasks(result):
+    return [r["task"] for r in result.records if r.get("result", {}).get("changed")]
+
+
+def test_role_sets_up_everything_then_changes_nothing_then_tears_down(emu, play):
+    first = play([role_task(), report_task()])
+    assert first.rc == 0, first.output[-4000:]
+    exported = first["report"]["result"]["msg"]
+    assert exported["audience"] == (
+        "//iam.googleapis.com/projects/%s/locations/global/workloadIdentityPools/role-test/providers/aws-provider" % PROJECT_NUMBER
+    )
+    assert exported["email"] == "litellm-vertex@%s.iam.gserviceaccount.com" % PROJECT_ID
+
+    state = emu.state()
+    text = str(state)
+    # The condition admits exactly the listed roles, in the assumed-role form.
+    assert (
+        'attribute.aws_role in ["arn:aws:sts::%s:assumed-role/wif-bound-role", "arn:aws:sts::%s:assumed-role/second-role"]'
+        % (AWS_ACCOUNT, AWS_ACCOUNT)
+    ) in text
+    for role in ("wif-bound-role", "second-role"):
+        assert (
+            "principalSet://iam.googleapis.com/projects/%s/locations/global/workloadIdentityPools/role-test"
+            "/attribute.aws_role/arn:aws:sts::%s:assumed-role/%s" % (PROJECT_NUMBER, AWS_ACCOUNT, role)
+        ) in text
+    assert "arn:aws:iam::" not in text  # the IAM-role form never reaches a binding or condition
+
+    writes_before = len(emu.writes())
+    second = play([role_task()])
+    assert second.rc == 0, second.output[-4000:]
+    assert changed_tasks(second) == []
+    assert len(emu.writes()) == writes_before
+
+    gone = play([role_task(gcp_federation_state="absent")])
+    assert gone.rc == 0, gone.output[-4000:]
+    assert changed_tasks(gone)
+    again = play([role_task(gcp_federation_state="absent")])
+    assert again.rc == 0, again.output[-4000:]
+    assert changed_tasks(again) == []
+
+
+def test_role_refuses_roles_from_two_accounts_before_any_write(emu, play):
+    result = play([role_task(gcp_federation_aws_role_arns=[*ROLES, "arn:aws:iam::222222222222:role/x"])])
+    assert result.rc != 0
+    assert "one AWS provider admits one account" in result.output
+    assert emu.writes() == []
+
+
+def test_role_refuses_a_malformed_arn_naming_it(emu, play):
+    result = play([role_task(gcp_federation_aws_role_arns=["arn:aws:iam::12345:role/x"])])
+    assert result.rc != 0
+    assert "12 digits" in result.output
+    assert emu.writes() == []
+
+
+def test_role_refuses_a_bad_provider_id_before_any_write(emu, play):
+    result = play([role_task(gcp_federation_provider_id="aws")])
+    assert result.rc != 0
+    assert "gcp_federation_provider_id must be 4-32" in result.output
+    assert emu.writes() == []
