@@ -40,7 +40,8 @@ EMULATOR_PATH = REPO / "emulator"
 SUITE = "bookworm"
 # What the instances must have. Changing the list (or IMAGE_CONFIG_VERSION) builds a new image.
 PACKAGES = [
-    "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-venv", "python3-boto3",  # boto3: keyless.wif.aws_caller_info (discovery in site.yml)
+    "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-venv",
+    "python3-boto3",  # keyless.wif.aws_caller_info (discovery in site.yml) needs boto3 on the host
     "curl", "ca-certificates", "iproute2",
     "sudo",     # Ansible's default become method, even when already root
     "acl",      # Ansible needs setfacl to become an unprivileged user (the proxy's user)
