@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
-import signal
 import sys
-import threading
-from typing import Any
 
+from .cli import parse_listen, serve_until_signalled
 from .config import ConfigError, load_config
 from .imds import main_imds
 from .server import EmulatorServer
-
-
-def _listen(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"--listen must be HOST:PORT, got {value!r}")
-    host = host.strip("[]")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--listen: HOST must be an IP address, got {host!r}") from None
-    return host, int(port)
 
 
 def main_serve(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m wif_emulator serve",
                                      description="Serve the Google + AWS STS emulator on one base URL.")
     parser.add_argument("--config", required=True, help="YAML config file")
-    parser.add_argument("--listen", type=_listen, default=("127.0.0.1", 8470), help="HOST:PORT (default 127.0.0.1:8470)")
+    parser.add_argument("--listen", type=parse_listen, default=("127.0.0.1", 8470), help="HOST:PORT (default 127.0.0.1:8470)")
     parser.add_argument("--state", default=None, help="JSON state file (overrides state_file in the config)")
     parser.add_argument("--log-requests", action="store_true", help="log each request to stderr")
     args = parser.parse_args(argv)
@@ -46,23 +31,7 @@ def main_serve(argv: list[str]) -> int:
     except (ValueError, OSError) as exc:
         sys.stderr.write(f"wif-emulator: cannot load state: {exc}\n")
         return 2
-    stop = threading.Event()
-
-    def _on_signal(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    try:
-        server.start()
-    except OSError as exc:
-        sys.stderr.write(f"wif-emulator: cannot listen on {host}:{port}: {exc.strerror}\n")
-        return 1
-    print(server.base_url, flush=True)
-    while not stop.wait(1.0):
-        pass
-    server.stop()
-    return 0
+    return serve_until_signalled(server, "wif-emulator", args.listen)
 
 
 def main(argv: list[str] | None = None) -> int:

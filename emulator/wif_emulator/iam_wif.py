@@ -179,20 +179,25 @@ def create_pool(app: App, req: Request, p: dict[str, str]) -> Response:
     return _op(app, req, pool, POOL_TYPE, POOL_META)
 
 
+def _list(app: App, req: Request, kind: str, prefix: str, key: str) -> Response:
+    """One page of the pools or providers under ``prefix``; DELETED ones only with showDeleted."""
+    show_deleted = truthy(req.q("showDeleted"))
+    items = [public(v) for k, v in sorted(app.state.data[kind].items())
+             if k.startswith(prefix) and (show_deleted or v["state"] != "DELETED")]
+    chunk, nxt = page(items, req)
+    out: dict[str, Any] = {key: chunk} if chunk else {}
+    if nxt:
+        out["nextPageToken"] = nxt
+    return json_response(out)
+
+
 def get_pool(app: App, req: Request, p: dict[str, str]) -> Response:
     return json_response(public(_pool(app, p)[1]))
 
 
 def list_pools(app: App, req: Request, p: dict[str, str]) -> Response:
     _proj, parent = _parent(app, p)
-    show_deleted = truthy(req.q("showDeleted"))
-    pools = [public(v) for k, v in sorted(app.state.data["pools"].items())
-             if k.startswith(parent + "/") and (show_deleted or v["state"] != "DELETED")]
-    chunk, nxt = page(pools, req)
-    out: dict[str, Any] = {"workloadIdentityPools": chunk} if chunk else {}
-    if nxt:
-        out["nextPageToken"] = nxt
-    return json_response(out)
+    return _list(app, req, "pools", parent + "/", "workloadIdentityPools")
 
 
 def patch_pool(app: App, req: Request, p: dict[str, str]) -> Response:
@@ -280,14 +285,7 @@ def get_provider(app: App, req: Request, p: dict[str, str]) -> Response:
 
 def list_providers(app: App, req: Request, p: dict[str, str]) -> Response:
     _proj, pool = _pool(app, p)
-    show_deleted = truthy(req.q("showDeleted"))
-    provs = [public(v) for k, v in sorted(app.state.data["providers"].items())
-             if k.startswith(pool["name"] + "/providers/") and (show_deleted or v["state"] != "DELETED")]
-    chunk, nxt = page(provs, req)
-    out: dict[str, Any] = {"workloadIdentityPoolProviders": chunk} if chunk else {}
-    if nxt:
-        out["nextPageToken"] = nxt
-    return json_response(out)
+    return _list(app, req, "providers", pool["name"] + "/providers/", "workloadIdentityPoolProviders")
 
 
 def patch_provider(app: App, req: Request, p: dict[str, str]) -> Response:

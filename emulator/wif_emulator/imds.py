@@ -15,11 +15,9 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import json
 import re
 import secrets
-import signal
 import socket
 import sys
 import threading
@@ -30,6 +28,7 @@ from typing import Any
 import yaml
 
 from wif_emulator.aws import _ACCOUNT_RE, _ROLE_RE, _utcnow, instance_profile_id, mint_credentials
+from wif_emulator.cli import parse_listen, serve_until_signalled
 
 TOKEN_PATH = "/latest/api/token"
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
@@ -331,18 +330,6 @@ class _Handler(BaseHTTPRequestHandler):
 # --------------------------------------------------------------------------- CLI
 
 
-def _parse_listen(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"--listen: must be HOST:PORT, got {value!r}")
-    host = host.strip("[]")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--listen: HOST must be an IP address, got {host!r}") from None
-    return host, int(port)
-
-
 def _load_aws_config(path: str) -> tuple[str, int, dict[str, Any]]:
     try:
         with open(path, encoding="utf-8") as handle:
@@ -384,7 +371,7 @@ def main_imds(argv: list[str] | None = None) -> int:
         args_in = args_in[1:]
     parser = argparse.ArgumentParser(prog="python -m wif_emulator imds", description="Serve IMDSv2 for one emulated EC2 instance.")
     parser.add_argument("--config", required=True, help="emulator YAML config (reads aws.credential_secret, aws.credential_ttl_seconds)")
-    parser.add_argument("--listen", type=_parse_listen, default=("127.0.0.1", 0), help="HOST:PORT, e.g. 169.254.169.254:80 inside a host's namespace")
+    parser.add_argument("--listen", type=parse_listen, default=("127.0.0.1", 0), help="HOST:PORT, e.g. 169.254.169.254:80 inside a host's namespace")
     parser.add_argument("--account-id", required=True)
     parser.add_argument("--role", required=True, help="the instance profile's role name")
     parser.add_argument("--instance-id", required=True)
@@ -402,24 +389,11 @@ def main_imds(argv: list[str] | None = None) -> int:
                                 hop_limit=args.hop_limit, log_requests=True)
     except ValueError as err:
         parser.error(str(err))
-    stop = threading.Event()
-
-    def _on_signal(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    try:
-        server.start()
-    except OSError as err:
-        sys.stderr.write(f"imds: cannot listen on {host}:{port}: {err.strerror}\n")
-        return 1
-    print(f"imds listening on {server.base_url} for {args.instance_id} (role {args.role})", flush=True)
-    while not stop.wait(0.2):
-        pass
-    server.stop()
-    print("imds stopped", flush=True)
-    return 0
+    code = serve_until_signalled(server, "imds", (host, port),
+                                 banner=f"imds listening on {{base_url}} for {args.instance_id} (role {args.role})")
+    if code == 0:
+        print("imds stopped", flush=True)
+    return code
 
 
 if __name__ == "__main__":
