@@ -132,10 +132,10 @@ region:
 """
 
 import os
-import re
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.keyless.wif.plugins.module_utils.aws_arn import ArnError, aws_role_principal_set, role_identity
+from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import PROJECT_NUMBER_RE, WIF_ID_RE
 
 try:
     import boto3
@@ -148,17 +148,14 @@ except ImportError as exc:  # pragma: no cover - depends on the host
     HAS_BOTO3 = False
     BOTO3_IMPORT_ERROR = exc
 
-POOL_ID_RE = re.compile(r"^[a-z0-9-]{4,32}$")
-
-
 def validate(module):
     params = module.params
     if params["pool_id"] is not None:
         if params["project_number"] is None:
             module.fail_json(msg="pool_id requires project_number (the digits of the Google Cloud project number)")
-        if not POOL_ID_RE.match(params["pool_id"]) or params["pool_id"].startswith("gcp-"):
+        if not WIF_ID_RE.match(params["pool_id"]) or params["pool_id"].startswith("gcp-"):
             module.fail_json(msg="pool_id must be 4-32 characters of [a-z0-9-] and must not start with 'gcp-', got %r" % params["pool_id"])
-    if params["project_number"] is not None and not re.match(r"^[0-9]{1,20}$", params["project_number"]):
+    if params["project_number"] is not None and not PROJECT_NUMBER_RE.match(params["project_number"]):
         module.fail_json(msg="project_number must be the project's number (digits only), got %r" % params["project_number"])
     if params["connect_timeout"] < 1 or params["connect_timeout"] > 300:
         module.fail_json(msg="connect_timeout must be between 1 and 300 seconds, got %d" % params["connect_timeout"])
@@ -199,7 +196,7 @@ def get_caller_identity(module):
         )
     except botocore.exceptions.BotoCoreError as exc:
         module.fail_json(msg="AWS STS GetCallerIdentity failed: %s" % exc)
-    return answer, None if "endpoint_url" in client_args and not region else region
+    return answer, region
 
 
 def main():
