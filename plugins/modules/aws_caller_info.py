@@ -148,6 +148,7 @@ except ImportError as exc:  # pragma: no cover - depends on the host
     HAS_BOTO3 = False
     BOTO3_IMPORT_ERROR = exc
 
+
 def validate(module):
     params = module.params
     if params["pool_id"] is not None:
