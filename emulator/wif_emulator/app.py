@@ -17,6 +17,8 @@ from .errors import DEFAULT_MESSAGES, GoogleError, OAuthError, unauthenticated
 from .state import State
 
 JSON = "application/json; charset=UTF-8"
+# Control characters (a percent-decoded %0A, say) are in no Google resource name.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass
@@ -85,7 +87,8 @@ class Route:
 
 
 def route(name: str, method: str, pattern: str, kind: str, auth: str, handler: Handler) -> Route:
-    return Route(name, method, re.compile("^" + pattern + "$"), kind, auth, handler)
+    """``pattern`` must match the whole path (App.match uses fullmatch)."""
+    return Route(name, method, re.compile(pattern), kind, auth, handler)
 
 
 class App:
@@ -108,8 +111,10 @@ class App:
     # --- routing ---------------------------------------------------------------------------
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
         path_known = False
+        if _CONTROL_RE.search(path):
+            return None, {}, False  # not even inside a [^/]+ segment
         for r in self.routes:
-            m = r.pattern.match(path)
+            m = r.pattern.fullmatch(path)
             if m:
                 path_known = True
                 if r.method == method:

@@ -42,12 +42,13 @@ UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
 _TOKEN_MAGIC = b"wifemu-sts-v1\x00"
 _MAC_LEN = 32
-_ACCOUNT_RE = re.compile(r"^\d{12}$")
-# IAM role names and role session names: [\w+=,.@-], 1-64 and 2-64 characters.
-_ROLE_RE = re.compile(r"^[\w+=,.@-]{1,64}$")
-_SESSION_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
-_STS_HOST_RE = re.compile(r"^sts(?:-fips)?(?:\.(?P<region>[a-z0-9-]+))?\.amazonaws\.com$")
-_SIGNATURE_RE = re.compile(r"^[0-9a-f]{64}$")
+_ACCOUNT_RE = re.compile(r"[0-9]{12}")
+# IAM role names and role session names: [A-Za-z0-9+=,.@_-], 1-64 and 2-64 characters (ASCII
+# only; the IAM and STS API references). All patterns here are used with fullmatch().
+_ROLE_RE = re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}")
+_SESSION_RE = re.compile(r"[A-Za-z0-9+=,.@_-]{2,64}")
+_STS_HOST_RE = re.compile(r"sts(?:-fips)?(?:\.(?P<region>[a-z0-9-]+))?\.amazonaws\.com")
+_SIGNATURE_RE = re.compile(r"[0-9a-f]{64}")
 
 MSG_INVALID_TOKEN = "The security token included in the request is invalid."
 MSG_EXPIRED_TOKEN = "The security token included in the request is expired"
@@ -151,12 +152,12 @@ def mint_credentials(secret: str | bytes, account_id: str, role_name: str, sessi
     Returns the JSON object IMDS serves at ``iam/security-credentials/ROLE``.
     """
     key = _secret_bytes(secret)
-    if not isinstance(account_id, str) or not _ACCOUNT_RE.match(account_id):
+    if not isinstance(account_id, str) or not _ACCOUNT_RE.fullmatch(account_id):
         raise ValueError(f"account_id: must be 12 digits, got {account_id!r}")
-    if not isinstance(role_name, str) or not _ROLE_RE.match(role_name):
-        raise ValueError(f"role_name: must be 1-64 characters of [A-Za-z0-9_+=,.@-], got {role_name!r}")
-    if not isinstance(session_name, str) or not _SESSION_RE.match(session_name):
-        raise ValueError(f"session_name: must be 2-64 characters of [A-Za-z0-9_+=,.@-], got {session_name!r}")
+    if not isinstance(role_name, str) or not _ROLE_RE.fullmatch(role_name):
+        raise ValueError(f"role_name: must be 1-64 characters of [A-Za-z0-9+=,.@_-], got {role_name!r}")
+    if not isinstance(session_name, str) or not _SESSION_RE.fullmatch(session_name):
+        raise ValueError(f"session_name: must be 2-64 characters of [A-Za-z0-9+=,.@_-], got {session_name!r}")
     if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or not 1 <= ttl_seconds <= MAX_TTL_SECONDS:
         raise ValueError(f"ttl_seconds: must be an integer from 1 to {MAX_TTL_SECONDS}, got {ttl_seconds!r}")
 
@@ -288,7 +289,7 @@ def _body_bytes(body: bytes | str | None) -> bytes:
 
 def _check_region(host: str, region: str) -> None:
     hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    match = _STS_HOST_RE.match(hostname.lower())
+    match = _STS_HOST_RE.fullmatch(hostname.lower())
     if not match:
         return  # the emulator's own address: any region signs
     expected = match.group("region") or "us-east-1"  # the global endpoint signs as us-east-1
@@ -391,7 +392,7 @@ def verify_signed_request(secret: str | bytes, method: str, url: str, headers: A
     secret_access_key = _secret_access_key(key, access_key_id, token)
     expected = hmac.new(_signing_key(secret_access_key, scope_date, region, service),
                         string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
-    if not _SIGNATURE_RE.match(signature) or not hmac.compare_digest(expected, signature):
+    if not _SIGNATURE_RE.fullmatch(signature) or not hmac.compare_digest(expected, signature):
         raise AwsAuthError("SignatureDoesNotMatch", MSG_SIGNATURE)
 
     account, role, session = str(claims["a"]), str(claims["r"]), str(claims["s"])
@@ -420,7 +421,7 @@ def _check_caller_identity_url(url: str) -> str:
     """The hostname of a GetCallerIdentity URL on a real STS endpoint, else InvalidSubjectToken."""
     parts = urlsplit(url)
     hostname = (parts.hostname or "").lower()
-    if parts.scheme != "https" or not _STS_HOST_RE.match(hostname) or parts.port not in (None, 443):
+    if parts.scheme != "https" or not _STS_HOST_RE.fullmatch(hostname) or parts.port not in (None, 443):
         raise _subject_error(
             f"The subject token's url must be https://sts.{{region}}.amazonaws.com or https://sts.amazonaws.com, got '{url}'."
         )

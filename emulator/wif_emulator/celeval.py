@@ -23,8 +23,24 @@ DEFAULT_AWS_MAPPING = {
     ),
 }
 
+# The variables Google declares (IAM v1 API reference, WorkloadIdentityPoolProvider): a mapping
+# reads `assertion`; of a condition, "The following keywords may be referenced in the
+# expressions": assertion, google (mapped google.*) and attribute (mapped attribute.*).
+MAPPING_VARIABLES = ("assertion",)
+CONDITION_VARIABLES = ("assertion", "google", "attribute")
+
+# celpy folds the protobuf well-known types (google.protobuf.Int32Value, ...) into every
+# Environment. They make `google` a package name, and `google.subject` then resolves as a type
+# `subject` in that package instead of the field `subject` of the variable `google`. Neither
+# workload identity federation nor IAM Conditions name protobuf types: drop them.
 _ENV = celpy.Environment()
+_ENV.annotations = {k: v for k, v in _ENV.annotations.items() if not k.startswith("google.")}
 _LOCK = threading.Lock()
+# Names an expression may use without declaring them: CEL's type names, and the loop variable of
+# a comprehension macro (`list.exists(x, x == 'a')`).
+_TYPE_NAMES = {"bool", "bytes", "double", "duration", "dyn", "int", "list", "map", "null_type",
+               "string", "timestamp", "type", "uint"}
+_MACROS = {"all", "exists", "exists_one", "filter", "map"}
 
 
 class CelError(ValueError):
@@ -62,10 +78,32 @@ def _program(expression: str) -> Any:
     return _ENV.program(ast, functions=_FUNCTIONS)
 
 
-def check(expression: str) -> None:
-    """Raise CelError when the expression does not parse."""
+def _undeclared(expression: str, variables: tuple[str, ...]) -> list[str]:
+    """The variables the expression names that are neither in ``variables`` nor bound by it."""
+    names: list[str] = []
+    bound = set(_TYPE_NAMES)
+    for node in _ENV.compile(expression).iter_subtrees_topdown():
+        if node.data in ("ident", "dot_ident"):
+            names.append(str(node.children[0]))
+        elif node.data == "member_dot_arg" and str(node.children[1]) in _MACROS and node.children[2]:
+            loop_var = next(node.children[2].children[0].find_data("ident"), None)
+            if loop_var is not None:
+                bound.add(str(loop_var.children[0]))
+    return [n for n in dict.fromkeys(names) if n not in bound and n not in variables]
+
+
+def check(expression: str, variables: tuple[str, ...] | None = None) -> None:
+    """Raise CelError when the expression does not parse, or, given ``variables``, names another.
+
+    Google checks expressions when a provider is written: an undeclared name is a 400 there,
+    not a failed evaluation at token exchange time.
+    """
     with _LOCK:
         _program(expression)
+        unknown = _undeclared(expression, variables) if variables is not None else []
+    if unknown:
+        raise CelError(f"invalid CEL expression: undeclared reference to '{unknown[0]}'; the "
+                       f"expression may reference {', '.join(variables or ())}")
 
 
 def _to_python(value: Any) -> Any:

@@ -9,10 +9,10 @@ from typing import Any
 
 import yaml
 
-PROJECT_ID_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-PROJECT_NUMBER_RE = re.compile(r"^[1-9][0-9]{11}$")
-AWS_ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
-AWS_ROLE_RE = re.compile(r"^[\w+=,.@-]{1,64}$")
+PROJECT_ID_RE = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
+PROJECT_NUMBER_RE = re.compile(r"[1-9][0-9]{11}")
+AWS_ACCOUNT_RE = re.compile(r"[0-9]{12}")
+AWS_ROLE_RE = re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}")
 
 _TOP_KEYS = {"admin_tokens", "projects", "aws", "operations", "state_file",
              "require_enabled_services"}
@@ -98,12 +98,12 @@ def parse_config(data: Any) -> Config:
         bad = sorted(set(p) - {"id", "number", "services", "owner"})
         _need(not bad, where, f"unknown key(s) {bad}")
         pid = p.get("id")
-        _need(isinstance(pid, str) and bool(PROJECT_ID_RE.match(pid)), f"{where}.id",
+        _need(isinstance(pid, str) and bool(PROJECT_ID_RE.fullmatch(pid)), f"{where}.id",
               "6-30 chars of [a-z0-9-], starting with a letter, not ending with '-'")
         num = p.get("number")
         if isinstance(num, int) and not isinstance(num, bool):
             num = str(num)
-        _need(isinstance(num, str) and bool(PROJECT_NUMBER_RE.match(num)), f"{where}.number",
+        _need(isinstance(num, str) and bool(PROJECT_NUMBER_RE.fullmatch(num)), f"{where}.number",
               "a string of 12 digits not starting with 0")
         services = _str_list(p.get("services", []), f"{where}.services")
         owner = p.get("owner", "user:sandbox-owner@example.com")
@@ -128,11 +128,11 @@ def parse_config(data: Any) -> Config:
         aid = a.get("id")
         if isinstance(aid, int) and not isinstance(aid, bool):
             aid = f"{aid:012d}"
-        _need(isinstance(aid, str) and bool(AWS_ACCOUNT_RE.match(aid)), f"{where}.id",
+        _need(isinstance(aid, str) and bool(AWS_ACCOUNT_RE.fullmatch(aid)), f"{where}.id",
               "a string of 12 digits")
         roles = _str_list(a.get("roles", []), f"{where}.roles")
         for j, r in enumerate(roles):
-            _need(bool(AWS_ROLE_RE.match(r)), f"{where}.roles[{j}]", "an IAM role name ([\\w+=,.@-]{1,64})")
+            _need(bool(AWS_ROLE_RE.fullmatch(r)), f"{where}.roles[{j}]", "an IAM role name ([A-Za-z0-9+=,.@_-]{1,64})")
         accounts.append(AwsAccount(aid, roles))
 
     ops = data.get("operations", {}) or {}

@@ -11,7 +11,7 @@ from .common import SOFT_DELETE_SECONDS, page, parse_mask, project_or_error
 from .errors import GoogleError, already_exists, bad_request, failed_precondition, not_found
 from .serviceusage import require_service
 
-ACCOUNT_ID_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])$")
+ACCOUNT_ID_RE = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])")
 SA_MASK = ["displayName", "description"]
 
 
@@ -60,7 +60,7 @@ def create(app: App, req: Request, p: dict[str, str]) -> Response:
     account_id = body.get("accountId")
     if not isinstance(account_id, str) or not account_id:
         raise bad_request("account_id", "accountId is required")
-    if not (6 <= len(account_id) <= 30) or not ACCOUNT_ID_RE.match(account_id):
+    if not (6 <= len(account_id) <= 30) or not ACCOUNT_ID_RE.fullmatch(account_id):
         raise bad_request("account_id", f"Account ID '{account_id}' must be 6-30 characters, start "
                           "with a lowercase letter, and contain only lowercase letters, digits and "
                           "hyphens, not ending with a hyphen: [a-z]([-a-z0-9]*[a-z0-9])")

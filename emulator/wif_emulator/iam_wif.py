@@ -11,9 +11,9 @@ from .common import SOFT_DELETE_SECONDS, page, parse_mask, project_or_error, pub
 from .errors import GoogleError, already_exists, bad_request, failed_precondition, not_found
 from .serviceusage import require_service
 
-ID_RE = re.compile(r"^[a-z0-9-]{4,32}$")
-ATTR_KEY_RE = re.compile(r"^(google\.(subject|groups|display_name|posix_username)|attribute\.[a-z0-9_]{1,100})$")
-AWS_ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
+ID_RE = re.compile(r"[a-z0-9-]{4,32}")
+ATTR_KEY_RE = re.compile(r"google\.(subject|groups|display_name|posix_username)|attribute\.[a-z0-9_]{1,100}")
+AWS_ACCOUNT_RE = re.compile(r"[0-9]{12}")
 POOL_MASK = ["displayName", "description", "disabled"]
 PROVIDER_MASK = ["displayName", "description", "disabled", "attributeMapping",
                  "attributeCondition", "aws", "oidc"]
@@ -28,7 +28,7 @@ PROVIDER_META = "type.googleapis.com/google.iam.admin.v1.WorkloadIdentityPoolPro
 def _check_id(value: str | None, field: str) -> str:
     if not value:
         raise bad_request(field, f"{field} is required (query parameter)")
-    if not ID_RE.match(value):
+    if not ID_RE.fullmatch(value):
         raise bad_request(field, f"'{value}' must be 4-32 characters of lowercase letters, digits "
                           "and hyphens")
     if value.startswith("gcp-"):
@@ -55,14 +55,14 @@ def _check_mapping(mapping: Any) -> dict[str, str]:
     if len(mapping) > 50:
         raise bad_request("attribute_mapping", "at most 50 attributes may be mapped")
     for key, expr in mapping.items():
-        if not ATTR_KEY_RE.match(key):
+        if not ATTR_KEY_RE.fullmatch(key):
             raise bad_request("attribute_mapping", f"Invalid attribute name '{key}': use "
                               "google.subject, google.groups, google.display_name, "
                               "google.posix_username or attribute.[a-z0-9_]+")
         if not isinstance(expr, str) or not expr or len(expr) > 2048:
             raise bad_request("attribute_mapping", f"'{key}' needs a CEL expression of 1-2048 characters")
         try:
-            celeval.check(expr)
+            celeval.check(expr, celeval.MAPPING_VARIABLES)
         except celeval.CelError as exc:
             raise bad_request("attribute_mapping", f"'{key}': {exc}") from exc
     if "google.subject" not in mapping:
@@ -78,7 +78,7 @@ def _check_condition(cond: Any) -> str:
         raise bad_request("attribute_condition", "must be at most 4096 characters")
     if cond:
         try:
-            celeval.check(cond)
+            celeval.check(cond, celeval.CONDITION_VARIABLES)
         except celeval.CelError as exc:
             raise bad_request("attribute_condition", str(exc)) from exc
     return cond
@@ -86,7 +86,7 @@ def _check_condition(cond: Any) -> str:
 
 def _check_aws(aws: Any) -> dict[str, str]:
     if not isinstance(aws, dict) or not isinstance(aws.get("accountId"), str) \
-            or not AWS_ACCOUNT_RE.match(aws["accountId"]):
+            or not AWS_ACCOUNT_RE.fullmatch(aws["accountId"]):
         raise bad_request("aws.account_id", "an AWS account ID of 12 digits is required")
     return {"accountId": aws["accountId"]}
 

@@ -36,9 +36,9 @@ TOKEN_HEADER = "X-aws-ec2-metadata-token"
 MAX_TOKEN_TTL = 21600
 # The real service hands out new role credentials well before the old ones expire.
 REFRESH_BEFORE_SECONDS = 300
-_INSTANCE_RE = re.compile(r"^i-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
+_INSTANCE_RE = re.compile(r"i-[0-9a-f]{8}(?:[0-9a-f]{9})?")
 # us-east-1a -> us-east-1; local zones such as us-west-2-lax-1a -> us-west-2.
-_AZ_RE = re.compile(r"^(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)(?:-[a-z]+-\d+)?[a-z]$")
+_AZ_RE = re.compile(r"(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]+)(?:-[a-z]+-[0-9]+)?[a-z]")
 _MAX_BODY = 65536
 
 _HTML = (
@@ -52,7 +52,7 @@ _HTML = (
 
 
 def region_of(availability_zone: str) -> str:
-    match = _AZ_RE.match(availability_zone)
+    match = _AZ_RE.fullmatch(availability_zone)
     if not match:
         raise ValueError(f"availability_zone: must look like 'us-east-1a', got {availability_zone!r}")
     return match.group("region")
@@ -71,11 +71,11 @@ class MetadataServer:
                  log_requests: bool = False) -> None:
         if not isinstance(secret, (str, bytes)) or not secret:
             raise ValueError("secret: aws.credential_secret must be a non-empty string")
-        if not isinstance(account_id, str) or not _ACCOUNT_RE.match(account_id):
+        if not isinstance(account_id, str) or not _ACCOUNT_RE.fullmatch(account_id):
             raise ValueError(f"account_id: must be 12 digits, got {account_id!r}")
-        if not isinstance(role_name, str) or not _ROLE_RE.match(role_name):
-            raise ValueError(f"role_name: must be 1-64 characters of [A-Za-z0-9_+=,.@-], got {role_name!r}")
-        if not isinstance(instance_id, str) or not _INSTANCE_RE.match(instance_id):
+        if not isinstance(role_name, str) or not _ROLE_RE.fullmatch(role_name):
+            raise ValueError(f"role_name: must be 1-64 characters of [A-Za-z0-9+=,.@_-], got {role_name!r}")
+        if not isinstance(instance_id, str) or not _INSTANCE_RE.fullmatch(instance_id):
             raise ValueError(f"instance_id: must look like 'i-0123456789abcdef0', got {instance_id!r}")
         if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or not 1 <= ttl_seconds <= 43200:
             raise ValueError(f"ttl_seconds: must be an integer from 1 to 43200, got {ttl_seconds!r}")

@@ -17,13 +17,13 @@ CONCURRENT_MSG = ("There were concurrent policy changes. Please retry the whole 
                   "read-modify-write with exponential backoff.")
 
 _MEMBER_RE = re.compile(
-    r"^(allUsers|allAuthenticatedUsers|"
+    r"(allUsers|allAuthenticatedUsers|"
     r"(user|serviceAccount|group|domain|deleted:user|deleted:serviceAccount|deleted:group):\S+|"
-    r"principal://\S+|principalSet://\S+|projectOwner:\S+|projectEditor:\S+|projectViewer:\S+)$"
+    r"principal://\S+|principalSet://\S+|projectOwner:\S+|projectEditor:\S+|projectViewer:\S+)"
 )
-_WIF_PREFIX = r"^(principal|principalSet)://iam\.googleapis\.com/projects/(\d+)/locations/global/workloadIdentityPools/([a-z0-9-]{4,32})/"
-_WIF_MEMBER_RE = re.compile(_WIF_PREFIX + r"(subject/.+|attribute\.[a-z0-9_]+/.+|group/.+|\*)$")
-_ROLE_RE = re.compile(r"^(roles/[A-Za-z0-9_.]+|(projects|organizations)/[^/]+/roles/[A-Za-z0-9_.]+)$")
+_WIF_PREFIX = r"(principal|principalSet)://iam\.googleapis\.com/projects/([0-9]+)/locations/global/workloadIdentityPools/([a-z0-9-]{4,32})/"
+_WIF_MEMBER_RE = re.compile(_WIF_PREFIX + r"(subject/.+|attribute\.[a-z0-9_]+/.+|group/.+|\*)")
+_ROLE_RE = re.compile(r"roles/[A-Za-z0-9_.]+|(projects|organizations)/[^/]+/roles/[A-Za-z0-9_.]+")
 
 # Roles a service-account resource accepts (the rest are "not supported for this resource").
 SA_RESOURCE_ROLE_PREFIXES = ("roles/iam.", "roles/owner", "roles/editor", "roles/viewer",
@@ -84,7 +84,7 @@ def validate_and_normalise(policy: Any, resource_kind: str) -> list[dict[str, An
         if not isinstance(b, dict):
             raise bad_request(where, "must be an object")
         role = b.get("role")
-        if not isinstance(role, str) or not _ROLE_RE.match(role):
+        if not isinstance(role, str) or not _ROLE_RE.fullmatch(role):
             raise bad_request(f"{where}.role", f"Role {role!r} is not a valid role name.")
         if "_withcond_" in role:
             raise bad_request(f"{where}.role", "Policy version 1 view cannot be written back; "
@@ -128,10 +128,10 @@ def validate_and_normalise(policy: Any, resource_kind: str) -> list[dict[str, An
 
 
 def check_member(member: Any, where: str) -> None:
-    if not isinstance(member, str) or not _MEMBER_RE.match(member):
+    if not isinstance(member, str) or not _MEMBER_RE.fullmatch(member):
         raise bad_request(where, f"Invalid member {member!r}: expected user:, serviceAccount:, "
                           "group:, domain:, principal:// or principalSet://")
-    if member.startswith(("principal://", "principalSet://")) and not _WIF_MEMBER_RE.match(member):
+    if member.startswith(("principal://", "principalSet://")) and not _WIF_MEMBER_RE.fullmatch(member):
         raise bad_request(where, f"Invalid principal identifier {member!r}: expected "
                           "principal://iam.googleapis.com/projects/NUMBER/locations/global/"
                           "workloadIdentityPools/POOL/subject/SUBJECT or principalSet://.../"

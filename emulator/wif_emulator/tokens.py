@@ -21,8 +21,8 @@ AWS_TOKEN_TYPE = "urn:ietf:params:aws:token-type:aws4_request"
 SUBJECT_TOKEN_TYPES = {AWS_TOKEN_TYPE, "urn:ietf:params:oauth:token-type:jwt",
                        "urn:ietf:params:oauth:token-type:id_token",
                        "urn:ietf:params:oauth:token-type:saml2"}
-AUDIENCE_RE = re.compile(r"^(?:https:)?//iam\.googleapis\.com/projects/([^/]+)/locations/global/"
-                         r"workloadIdentityPools/([^/]+)/providers/([^/]+)$")
+AUDIENCE_RE = re.compile(r"(?:https:)?//iam\.googleapis\.com/projects/([^/]+)/locations/global/"
+                         r"workloadIdentityPools/([^/]+)/providers/([^/]+)")
 SCOPE_PREFIX = "https://www.googleapis.com/auth/"
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 IAM_SCOPE = "https://www.googleapis.com/auth/iam"
@@ -104,7 +104,7 @@ def _sts_params(req: Request) -> dict[str, str]:
 
 
 def _lookup_target(app: App, audience: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    m = AUDIENCE_RE.match(audience)
+    m = AUDIENCE_RE.fullmatch(audience)
     if not m:
         raise OAuthError("invalid_target", INVALID_TARGET)
     number, pool_id, prov_id = m.groups()
@@ -220,7 +220,7 @@ def sts_token(app: App, req: Request, p: dict[str, str]) -> Response:
 
 # --- IAM Credentials --------------------------------------------------------------------------
 
-_DURATION_RE = re.compile(r"^(\d+)(?:\.\d+)?s$")
+_DURATION_RE = re.compile(r"([0-9]+)(?:\.[0-9]+)?s")
 
 
 def generate_access_token(app: App, req: Request, p: dict[str, str]) -> Response:
@@ -252,7 +252,7 @@ def generate_access_token(app: App, req: Request, p: dict[str, str]) -> Response
         raise GoogleError(501, "Delegation chains are not supported by the emulator.", "UNIMPLEMENTED")
     lifetime = TOKEN_LIFETIME
     if body.get("lifetime") is not None:
-        m = _DURATION_RE.match(str(body["lifetime"]))
+        m = _DURATION_RE.fullmatch(str(body["lifetime"]))
         if not m:
             raise GoogleError(400, f"Invalid value at 'lifetime' ({body['lifetime']}): expected a "
                               "duration such as '3600s'.", "INVALID_ARGUMENT")

@@ -15,7 +15,7 @@ from .serviceusage import require_service
 from .tokens import CLOUD_PLATFORM, principals, require_scope, resolve_token
 
 PREDICT_ROLES = {"roles/aiplatform.user", "roles/aiplatform.admin", "roles/owner", "roles/editor"}
-LOCATION_RE = re.compile(r"^(global|[a-z]+-[a-z]+[0-9]+)$")
+LOCATION_RE = re.compile(r"global|[a-z]+-[a-z]+[0-9]+")
 ECHO_CHARS = 200
 
 
@@ -80,7 +80,7 @@ def _authorize(app: App, req: Request, p: dict[str, str]) -> dict[str, Any]:
     require_service(app, proj, "aiplatform.googleapis.com")
     if not pol.holds(proj["iam_policy"], PREDICT_ROLES, principals(rec), resource, app.now()):
         raise permission_denied("aiplatform.endpoints.predict", resource, "aiplatform.googleapis.com")
-    if not LOCATION_RE.match(p["location"]):
+    if not LOCATION_RE.fullmatch(p["location"]):
         raise bad_request("location", f"Unsupported location '{p['location']}'.")
     if not p["model"].startswith("gemini-"):
         raise GoogleError(404, f"Publisher Model `projects/{p['project']}/locations/{p['location']}/"
