@@ -30,7 +30,11 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 from ansible_collections.keyless.wif.plugins.module_utils.gcp_iam import apply_bindings, binding_view
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import ValidationError, check_project
+from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import (
+    ValidationError,
+    check_project,
+    check_url,
+)
 
 try:
     import requests
@@ -286,10 +290,7 @@ def resolve_endpoints(option, environ=None):
     resolved = {}
     for service, default in DEFAULT_ENDPOINTS.items():
         value = option.get(service) or environ.get("GCP_ENDPOINT_" + service.upper()) or default
-        field = "endpoints.%s" % service
-        if not (value.startswith("https://") or value.startswith("http://")):
-            raise ValidationError(field, "must be an http:// or https:// URL", value)
-        resolved[service] = value.rstrip("/")
+        resolved[service] = check_url("endpoints.%s" % service, value).rstrip("/")
     return resolved
 
 
@@ -630,14 +631,6 @@ class GcpModule:
         if project.isdigit():
             return self.project_info()["projectId"]
         return project
-
-    def sa_domain(self):
-        """Domain part of service-account e-mails (domain-scoped projects: ID.DOMAIN)."""
-        project = self.project_id()
-        if ":" in project:
-            domain, pid = project.split(":", 1)
-            project = "%s.%s" % (pid, domain)
-        return project + ".iam.gserviceaccount.com"
 
     def project_number(self):
         project = self.params["project"]

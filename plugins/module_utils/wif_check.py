@@ -23,7 +23,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from ansible_collections.keyless.wif.plugins.module_utils.aws_arn import ArnError, aws_role_principal_set, role_identity
+from ansible_collections.keyless.wif.plugins.module_utils.aws_arn import REGION_RE, ArnError, aws_role_principal_set, role_identity
 
 AWS_SUBJECT_TOKEN_TYPE = "urn:ietf:params:aws:token-type:aws4_request"
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -49,11 +49,12 @@ LITELLM_AWS_KEYS = (
 )
 SECRET_AWS_KEYS = ("aws_secret_access_key", "aws_session_token", "aws_web_identity_token")
 
+# Whole-string patterns, used with fullmatch (`$` would let a trailing newline through).
 AUDIENCE_RE = re.compile(
-    r"^//iam\.googleapis\.com/projects/(?P<project>[^/]+)/locations/global/workloadIdentityPools/(?P<pool>[^/]+)/providers/(?P<provider>[^/]+)$"
+    r"//iam\.googleapis\.com/projects/(?P<project>[^/\s]+)/locations/global/workloadIdentityPools/(?P<pool>[^/\s]+)"
+    r"/providers/(?P<provider>[^/\s]+)"
 )
-REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+$")
-IMPERSONATION_RE = re.compile(r"/projects/[^/]+/serviceAccounts/(?P<email>[^/:]+):generateAccessToken$")
+IMPERSONATION_RE = re.compile(r"/projects/[^/]+/serviceAccounts/(?P<email>[^/:]+):generateAccessToken\Z")
 
 
 class NoAnswer(Exception):
@@ -136,6 +137,31 @@ class HopFailed(Exception):
 # --------------------------------------------------------------------------- input
 
 
+def read_environment_file(path):
+    """Variables of a systemd EnvironmentFile: KEY=VALUE lines, # and ; comments, quoted values.
+
+    Double-quoted values take backslash escapes (the litellm_proxy role writes \\ and \"),
+    single-quoted ones are literal. Raises ValueError naming the line for anything else.
+    """
+    variables = {}
+    with open(path, encoding="utf-8") as handle:
+        for number, raw in enumerate(handle, 1):
+            line = raw.strip()
+            if not line or line.startswith(("#", ";")):
+                continue
+            key, sep, value = line.partition("=")
+            key = key.strip()
+            if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                raise ValueError("%s line %d is not KEY=VALUE" % (path, number))
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = re.sub(r'\\(.)', r"\1", value[1:-1])
+            elif len(value) >= 2 and value[0] == value[-1] == "'":
+                value = value[1:-1]
+            variables[key] = value
+    return variables
+
+
 def credential_mode(info):
     """'explicit' when LiteLLM would take its explicit-AWS path for this JSON, else 'ec2'.
 
@@ -146,7 +172,7 @@ def credential_mode(info):
 
 
 def parse_audience(audience):
-    match = AUDIENCE_RE.match(audience or "")
+    match = AUDIENCE_RE.fullmatch(audience or "")
     return match.groupdict() if match else None
 
 
@@ -265,9 +291,9 @@ def diagnose_metadata(step, exc=None, answer=None, url=None):
 
 def diagnose_region(region, source):
     """Diagnosis for a region value google-auth would sign with, or None when it looks right."""
-    if REGION_RE.match(region or ""):
+    if REGION_RE.fullmatch(region or ""):
         return None
-    if source == "region_url" and region and (region.endswith("-") or REGION_RE.match(region + "1")):
+    if source == "region_url" and region and (region.endswith("-") or REGION_RE.fullmatch(region + "1")):
         cause = (
             "region_url answered a region, not an availability zone: google-auth cuts the last character of that answer, "
             "so it signs for %r." % region
@@ -528,7 +554,7 @@ class Checker:
             return
         if answer.status == 200:
             account = str(answer.json().get("accountId") or "")
-            if re.match(r"^[0-9]{12}$", account) and self.context.get("role_name"):
+            if re.fullmatch(r"[0-9]{12}", account) and self.context.get("role_name"):
                 self.context["account_id"] = account
                 self.context["aws_role"] = "arn:aws:sts::%s:assumed-role/%s" % (account, self.context["role_name"])
 
@@ -641,7 +667,7 @@ class Checker:
                 raise HopFailed(diagnose_impersonation(answer, self.context), "HTTP %s %s" % (answer.status, answer.text[:300]), answer.status)
             body = answer.json()
             expiry = body.get("expireTime")
-            if not body.get("accessToken") or not re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", expiry or ""):
+            if not body.get("accessToken") or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z", expiry or ""):
                 raise HopFailed(
                     Diagnosis(
                         "impersonation_bad_answer",

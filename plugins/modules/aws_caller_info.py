@@ -134,8 +134,8 @@ region:
 import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.keyless.wif.plugins.module_utils.aws_arn import ArnError, aws_role_principal_set, role_identity
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import PROJECT_NUMBER_RE, WIF_ID_RE
+from ansible_collections.keyless.wif.plugins.module_utils.aws_arn import REGION_RE, ArnError, aws_role_principal_set, role_identity
+from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import PROJECT_NUMBER_RE, WIF_ID_RE, ValidationError, check_url
 
 try:
     import boto3
@@ -154,10 +154,17 @@ def validate(module):
     if params["pool_id"] is not None:
         if params["project_number"] is None:
             module.fail_json(msg="pool_id requires project_number (the digits of the Google Cloud project number)")
-        if not WIF_ID_RE.match(params["pool_id"]) or params["pool_id"].startswith("gcp-"):
+        if not WIF_ID_RE.fullmatch(params["pool_id"]) or params["pool_id"].startswith("gcp-"):
             module.fail_json(msg="pool_id must be 4-32 characters of [a-z0-9-] and must not start with 'gcp-', got %r" % params["pool_id"])
-    if params["project_number"] is not None and not PROJECT_NUMBER_RE.match(params["project_number"]):
+    if params["project_number"] is not None and not PROJECT_NUMBER_RE.fullmatch(params["project_number"]):
         module.fail_json(msg="project_number must be the project's number (digits only), got %r" % params["project_number"])
+    if params["region"] is not None and not REGION_RE.fullmatch(params["region"]):
+        module.fail_json(msg="region must be an AWS region such as us-east-1, got %r" % params["region"])
+    if params["endpoint_url"] is not None:
+        try:
+            check_url("endpoint_url", params["endpoint_url"])
+        except ValidationError as exc:
+            module.fail_json(msg=str(exc))
     if params["connect_timeout"] < 1 or params["connect_timeout"] > 300:
         module.fail_json(msg="connect_timeout must be between 1 and 300 seconds, got %d" % params["connect_timeout"])
 

@@ -138,8 +138,10 @@ from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import (
     SA_DESCRIPTION_MAX,
     SA_DISPLAY_NAME_MAX,
     ValidationError,
-    check_length,
+    check_email_project,
     check_sa_account_id,
+    check_utf8_length,
+    service_account_email,
 )
 
 TEXT_FIELDS = (("display_name", "displayName"), ("description", "description"))
@@ -147,20 +149,24 @@ TEXT_FIELDS = (("display_name", "displayName"), ("description", "description"))
 
 def validate(params):
     """All input checks, before any request (a numeric project is resolved only afterwards)."""
-    check_length("display_name", params["display_name"], SA_DISPLAY_NAME_MAX)
-    check_length("description", params["description"], SA_DESCRIPTION_MAX)
+    check_utf8_length("display_name", params["display_name"], SA_DISPLAY_NAME_MAX)
+    check_utf8_length("description", params["description"], SA_DESCRIPTION_MAX)
     value = params["account_id"]
-    if "@" in value and not EMAIL_RE.match(value):
+    if "@" in value and not EMAIL_RE.fullmatch(value):
         raise ValidationError("account_id", "must be an account ID or a service-account e-mail address", value)
     check_sa_account_id("account_id", value.split("@", 1)[0])
+    if "@" in value and not params["project"].isdigit():
+        check_email_project("account_id", value, params["project"])
 
 
 def split_account(module):
     """(account_id, email) from account_id, which may be a full e-mail."""
     value = module.params["account_id"]
     if "@" in value:
+        # A numeric project is known by its ID only now; still before any write.
+        check_email_project("account_id", value, module.project_id())
         return value.split("@", 1)[0], value
-    return value, "%s@%s" % (value, module.sa_domain())
+    return value, service_account_email(value, module.project_id())
 
 
 def view(account):

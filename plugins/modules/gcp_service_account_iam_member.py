@@ -137,13 +137,14 @@ from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import (
     check_role,
     check_sa_account_id,
     parse_aws_role_arn,
+    service_account_email,
 )
 
 
 def validate(params):
     sa = params["service_account"]
     if "@" in sa:
-        if not EMAIL_RE.match(sa):
+        if not EMAIL_RE.fullmatch(sa):
             raise ValidationError("service_account", "must be a service-account e-mail or an account ID", sa)
         check_sa_account_id("service_account", sa.split("@", 1)[0])
     else:
@@ -216,7 +217,7 @@ def run(module):
                             "arn:aws:sts::ACCOUNT:assumed-role/ROLE form" % member)
 
     sa = params["service_account"]
-    email = sa if "@" in sa else "%s@%s" % (sa, module.sa_domain())
+    email = sa if "@" in sa else service_account_email(sa, module.project_id())
     resource = "projects/%s/serviceAccounts/%s" % (params["project"], email)
     client = module.client
 

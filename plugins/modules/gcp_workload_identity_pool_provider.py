@@ -189,6 +189,7 @@ retries_used:
 
 from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpModule
 from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import (
+    CONDITION_VARIABLES,
     WIF_DESCRIPTION_MAX,
     WIF_DISPLAY_NAME_MAX,
     ValidationError,
@@ -231,7 +232,7 @@ def validate(params):
         check_aws_account_id("account_id", params["account_id"])
     check_attribute_mapping("attribute_mapping", params["attribute_mapping"])
     if params["attribute_condition"]:
-        check_cel("attribute_condition", params["attribute_condition"])
+        check_cel("attribute_condition", params["attribute_condition"], variables=CONDITION_VARIABLES)
 
 
 def ensure_aws(resource):

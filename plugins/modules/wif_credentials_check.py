@@ -41,6 +41,13 @@ options:
         C(metadata_no_answer) (unreachable metadata service or IMDSv2 hop limit).
     type: float
     default: 2
+  environment_file:
+    description:
+      - A systemd C(EnvironmentFile) on the host (C(KEY="value") lines) whose variables the check runs with, for example
+        the proxy's own C(/etc/litellm/litellm-proxy.env), so that explicit mode sees the same C(AWS_*) variables as the
+        service.
+      - The file is read on the host, so its values never travel through task arguments or appear in the output.
+    type: path
   fail_on_error:
     description:
       - Fail the task when a hop fails. With V(false) the task succeeds and RV(ok) is V(false); the diagnosis is returned either way.
@@ -55,7 +62,8 @@ attributes:
     description: Nothing changes, so there is no diff.
 notes:
   - The requests go where the JSON says, including the instance metadata service; run it only on the host the JSON is for.
-  - In explicit mode the process environment matters (C(AWS_CONFIG_FILE), C(AWS_PROFILE)...); pass the proxy's environment with the task's C(environment).
+  - In explicit mode the process environment matters (C(AWS_CONFIG_FILE), C(AWS_PROFILE)...); point O(environment_file) at the
+    proxy's EnvironmentFile rather than passing secrets through the task's C(environment), which C(-vvv) prints.
 seealso:
   - name: Workload identity federation with AWS
     description: Google's guide for AWS workloads.
@@ -179,7 +187,7 @@ except ImportError:
     HAS_GOOGLE_AUTH = False
     GOOGLE_AUTH_IMPORT_ERROR = traceback.format_exc()
 
-from ansible_collections.keyless.wif.plugins.module_utils.wif_check import Checker, credential_mode
+from ansible_collections.keyless.wif.plugins.module_utils.wif_check import Checker, credential_mode, read_environment_file
 
 
 def explicit_credentials(params):
@@ -225,18 +233,29 @@ def main():
             timeout=dict(type="float", default=10.0),
             metadata_timeout=dict(type="float", default=2.0),
             fail_on_error=dict(type="bool", default=True),
+            environment_file=dict(type="path"),
         ),
         supports_check_mode=True,
     )
     if not HAS_GOOGLE_AUTH:
         module.fail_json(msg=missing_required_lib("google-auth"), exception=GOOGLE_AUTH_IMPORT_ERROR)
 
+    for name in ("timeout", "metadata_timeout"):
+        if not module.params[name] > 0:
+            module.fail_json(msg="%s must be a positive number of seconds, got %s" % (name, module.params[name]),
+                             ok=False, failed_hop="config")
+    if module.params["environment_file"]:
+        try:
+            os.environ.update(read_environment_file(module.params["environment_file"]))
+        except (OSError, ValueError) as exc:
+            module.fail_json(msg="environment_file: cannot read it: %s" % exc, ok=False, failed_hop="config")
+
     path = module.params["path"]
     try:
         with open(path, encoding="utf-8") as handle:
             info = json.load(handle)
     except (OSError, ValueError) as exc:
-        module.fail_json(msg="cannot read the credential JSON %s: %s" % (path, exc), ok=False, failed_hop="config")
+        module.fail_json(msg="path: cannot read the credential JSON %s: %s" % (path, exc), ok=False, failed_hop="config")
     if not isinstance(info, dict):
         module.fail_json(msg="%s is not a JSON object" % path, ok=False, failed_hop="config")
 

@@ -40,7 +40,7 @@ CONFIG: dict[str, Any] = {
         {"id": OTHER_PROJECT_ID, "number": OTHER_PROJECT_NUMBER, "services": ["iam.googleapis.com"]},
     ],
     "aws": {"credential_secret": "integration-secret", "credential_ttl_seconds": 3600,
-            "accounts": [{"id": AWS_ACCOUNT, "roles": ["wif-bound-role"]}]},
+            "accounts": [{"id": AWS_ACCOUNT, "roles": ["wif-bound-role", "unlisted-role"]}]},
     "operations": {"polls_before_done": 0},
 }
 

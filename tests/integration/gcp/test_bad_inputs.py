@@ -11,6 +11,8 @@ PIAM = "gcp_project_iam_member"
 SAIAM = "gcp_service_account_iam_member"
 SVC = "gcp_project_service"
 INFO = "gcp_project_info"
+CALLER = "aws_caller_info"
+CHECK = "wif_credentials_check"
 ACCT = "111111111111"
 P = {"pool_id": "aws-pool", "provider_id": "aws-provider", "account_id": ACCT}
 ROLE = {"role": "roles/aiplatform.user", "members": ["user:alice@example.com"]}
@@ -65,12 +67,50 @@ CASES = [
     (INFO, {"auth_kind": "serviceaccount"}, ["service_account_file", "auth_kind"]),
     (INFO, {"auth_kind": "external_account"}, ["external_account_file", "auth_kind"]),
     (POOL, {"pool_id": "aws-pool", "state": "deleted"}, ["state", "present, absent"]),
+    # Whole-value patterns: a trailing newline or a non-ASCII letter is refused.
+    (POOL, {"pool_id": "aws-pool\n"}, ["pool_id", "4-32"]),
+    (PROV, dict(P, account_id=ACCT + "\n"), ["account_id", "12-digit"]),
+    (PROV, dict(P, provider_id="aws-provider\n"), ["provider_id", "4-32"]),
+    (PROV, dict(P, attribute_condition="assertion.arn.startsWith('a') &&"), ["attribute_condition", "CEL"]),
+    (PROV, dict(P, attribute_condition="assertoin.arn == 'x'"), ["attribute_condition", "assertoin"]),
+    (PROV, dict(P, attribute_mapping={"google.subject": "assertion.arn +"}), ["attribute_mapping[google.subject]", "CEL"]),
+    (SA, {"account_id": "litellm-vertex@wif-other.iam.gserviceaccount.com"}, ["account_id", "another project"]),
+    (SA, {"account_id": "litellm-vertex", "display_name": "\u00e9" * 51}, ["display_name", "100 UTF-8 bytes"]),
+    (SA, {"account_id": "litellm-vertex", "description": "\u00fc" * 129}, ["description", "256 UTF-8 bytes"]),
+    (SA, {"account_id": "litellm-vertex\n"}, ["account_id", "[a-z]"]),
+    (PIAM, dict(ROLE, role="roles/viewer\n"), ["role", "roles/NAME"]),
+    (PIAM, dict(ROLE, members=["user:alice@example.com\n"]), ["members[0]", "e-mail"]),
+    (PIAM, dict(ROLE, members=["user:\u00e5lice@example.com"]), ["members[0]", "e-mail"]),
+    (SAIAM, dict(SAM, pool="aws-pool", aws_role_arns=["arn:aws:iam::%s:root" % ACCT]), ["aws_role_arns[0]", "root user"]),
+    (SAIAM, dict(SAM, pool="aws-pool", aws_role_arns=["arn:aws:sts::%s:federated-user/bob" % ACCT]),
+     ["aws_role_arns[0]", "federated user"]),
+    (SAIAM, dict(SAM, pool="aws-pool", aws_role_arns=["arn:aws:iam::%s:role/r\u00f4le" % ACCT]),
+     ["aws_role_arns[0]", "invalid role name"]),
+    (SAIAM, dict(SAM, pool="aws-pool", aws_role_arns=["arn:aws:sts::%s:assumed-role/r/s/x" % ACCT]),
+     ["aws_role_arns[0]", "assumed-role/ROLE"]),
+    (SVC, {"services": ["iam.googleapis.com\n"]}, ["services[0]", "full service name"]),
+    (INFO, {"endpoints": {"iam": "http://"}}, ["endpoints.iam", "must name a host"]),
+    (INFO, {"endpoints": {"iam": "https://exa mple.com"}}, ["endpoints.iam", "white space"]),
+    (INFO, {"endpoints": {"iam": "ftp://example.com"}}, ["endpoints.iam", "http"]),
+    (INFO, {"endpoints": {"iam": "https://example.com:99999"}}, ["endpoints.iam", "port"]),
+    (INFO, {"project": "wif-sandbox\n"}, ["project", "project ID"]),
+    # The two host-side modules check their inputs before any request too.
+    (CALLER, {"region": "us-east-1\n"}, ["region", "AWS region"]),
+    (CALLER, {"region": "mars"}, ["region", "AWS region"]),
+    (CALLER, {"endpoint_url": "http://"}, ["endpoint_url", "must name a host"]),
+    (CALLER, {"pool_id": "Bad", "project_number": "123456789012"}, ["pool_id", "4-32"]),
+    (CALLER, {"pool_id": "aws-pool"}, ["pool_id", "project_number"]),
+    (CALLER, {"project_number": "wif-sandbox"}, ["project_number", "digits"]),
+    (CHECK, {"path": "/nonexistent/gcp.json"}, ["path", "cannot read"]),
+    (CHECK, {"timeout": 0}, ["timeout", "positive"]),
+    (CHECK, {"metadata_timeout": -1}, ["metadata_timeout", "positive"]),
+    (CHECK, {"environment_file": "/nonexistent/litellm.env"}, ["environment_file", "cannot read"]),
 ]
 
 
 def test_table_is_big_enough():
-    assert len(CASES) >= 30
-    assert len({c[0] for c in CASES}) == 7
+    assert len(CASES) >= 60
+    assert len({c[0] for c in CASES}) == 9
 
 
 @pytest.fixture(scope="module")

@@ -88,3 +88,63 @@ def test_role_refuses_a_bad_provider_id_before_any_write(emu, play):
     assert result.rc != 0
     assert "gcp_federation_provider_id must be 4-32" in result.output
     assert emu.writes() == []
+
+
+EITHER_INSTANCE = "assertion.arn.endsWith('/i-0aaa') || assertion.arn.endsWith('/i-0bbb')"
+
+
+def _federated_token(emu, monkeypatch, audience, role, session):
+    """A real token exchange through google-auth, as a host with this role and session makes it."""
+    import google.auth.aws
+    import google.auth.exceptions
+    import google.auth.transport.requests
+
+    creds = emu.admin("POST", "aws/credentials", {"account_id": AWS_ACCOUNT, "role_name": role, "session_name": session})
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds["SecretAccessKey"])
+    monkeypatch.setenv("AWS_SESSION_TOKEN", creds["Token"])
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    credentials = google.auth.aws.Credentials.from_info({
+        "type": "external_account",
+        "audience": audience,
+        "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
+        "token_url": emu.url + "/v1/token",
+        "credential_source": {
+            "environment_id": "aws1",
+            "regional_cred_verification_url": "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
+        },
+    }, scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    try:
+        credentials.refresh(google.auth.transport.requests.Request())
+    except google.auth.exceptions.GoogleAuthError as exc:
+        return "refused: %s" % exc
+    return "admitted"
+
+
+def test_an_extra_or_condition_cannot_widen_the_role_restriction(emu, play, monkeypatch):
+    # Before the fix the role joined the parts unparenthesised: A || B && restriction, which let
+    # any role in the account through when its session matched A.
+    result = play([role_task(gcp_federation_aws_role_arns=[ROLES[0]], gcp_federation_attribute_condition=EITHER_INSTANCE),
+                   report_task()])
+    assert result.rc == 0, result.output[-4000:]
+    audience = result["report"]["result"]["msg"]["audience"]
+
+    unlisted = _federated_token(emu, monkeypatch, audience, "unlisted-role", "i-0aaa")
+    assert unlisted.startswith("refused") and "unauthorized_client" in unlisted, unlisted
+    assert "rejected by the attribute condition" in unlisted
+    other_instance = _federated_token(emu, monkeypatch, audience, "wif-bound-role", "i-0ccc")
+    assert other_instance.startswith("refused") and "unauthorized_client" in other_instance, other_instance
+    assert _federated_token(emu, monkeypatch, audience, "wif-bound-role", "i-0aaa") == "admitted"
+    assert _federated_token(emu, monkeypatch, audience, "wif-bound-role", "i-0bbb") == "admitted"
+    condition = next(p["attributeCondition"] for p in emu.state()["providers"].values() if p["name"].endswith("/role-test/providers/aws-provider"))
+    assert condition == "(%s) && (attribute.aws_role in [\"arn:aws:sts::%s:assumed-role/wif-bound-role\"])" % (EITHER_INSTANCE, AWS_ACCOUNT)
+
+
+def test_types_that_are_unambiguous_are_coerced(emu, play):
+    # One ARN as a string, the account as a YAML int: both mean exactly one thing.
+    result = play([role_task(gcp_federation_aws_role_arns=ROLES[0], gcp_federation_aws_account_id=int(AWS_ACCOUNT)),
+                   report_task()])
+    assert result.rc == 0, result.output[-4000:]
+    provider = next(p for p in emu.state()["providers"].values() if p["name"].endswith("/role-test/providers/aws-provider"))
+    assert provider["aws"]["accountId"] == AWS_ACCOUNT
+    assert provider["attributeCondition"] == "(attribute.aws_role in [\"arn:aws:sts::%s:assumed-role/wif-bound-role\"])" % AWS_ACCOUNT

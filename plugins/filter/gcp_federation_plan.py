@@ -1,0 +1,61 @@
+# -*- coding: utf-8 -*-
+# Copyright: keyless.wif contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+name: gcp_federation_plan
+short_description: Check the gcp_federation role's variables and plan the Google side
+version_added: 0.2.0
+description:
+  - Checks every variable of the C(keyless.wif.gcp_federation) role with the rules the GCP modules apply, before
+    the role makes any change, and fails naming the variable and the rule.
+  - Works out the AWS account the provider admits, the assumed-role forms of the admitted roles and the provider's
+    attribute condition, in which the extra condition and the role restriction are each wrapped in parentheses.
+author:
+  - keyless.wif maintainers (@keyless-wif)
+options:
+  _input:
+    description: The role's variables, keyed by their full names (C(gcp_federation_project), ...).
+    type: dict
+    required: true
+  identity_arns:
+    description: Caller ARNs gathered from the hosts, used when C(gcp_federation_aws_role_arns) is empty.
+    type: list
+    elements: str
+"""
+
+EXAMPLES = r"""
+- name: Plan the Google side
+  ansible.builtin.set_fact:
+    plan: "{{ {'gcp_federation_project': 'my-project', 'gcp_federation_pool_id': 'aws-hosts'} | keyless.wif.gcp_federation_plan }}"
+"""
+
+RETURN = r"""
+_value:
+  description:
+    - A dict with C(state), C(project), C(pool_id), C(provider_id), C(service_account_id), C(service_account_email),
+      C(texts), C(vertex_roles), C(services), C(manage_services), C(attribute_mapping) (null for Google's default),
+      C(attribute_condition) (empty for none), C(account_id) and C(aws_roles).
+  type: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.keyless.wif.plugins.module_utils.federation import plan
+from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import ValidationError
+
+
+def gcp_federation_plan(variables, identity_arns=None):
+    if not isinstance(variables, dict):
+        raise AnsibleFilterError("gcp_federation_plan expects a dict of the role's variables")
+    try:
+        return plan(variables, identity_arns)
+    except ValidationError as exc:
+        raise AnsibleFilterError("invalid input: %s" % exc) from None
+
+
+class FilterModule:
+    def filters(self):
+        return {"gcp_federation_plan": gcp_federation_plan}

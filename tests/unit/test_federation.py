@@ -1,0 +1,71 @@
+"""The gcp_federation plan: the module rules, the condition in parentheses, coercions."""
+
+from __future__ import annotations
+
+import pytest
+from ansible_collections.keyless.wif.plugins.module_utils import cel
+from ansible_collections.keyless.wif.plugins.module_utils.federation import plan
+from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import ValidationError
+
+ACCT = "111111111111"
+BASE = {
+    "gcp_federation_state": "present", "gcp_federation_project": "wif-sandbox", "gcp_federation_pool_id": "aws-pool",
+    "gcp_federation_provider_id": "aws-provider", "gcp_federation_service_account_id": "litellm-vertex",
+    "gcp_federation_aws_role_arns": ["arn:aws:iam::%s:role/a" % ACCT], "gcp_federation_restrict_to_roles": True,
+    "gcp_federation_manage_services": True, "gcp_federation_services": ["iam.googleapis.com"],
+    "gcp_federation_vertex_roles": ["roles/aiplatform.user"], "gcp_federation_attribute_condition": "",
+    "gcp_federation_attribute_mapping": {}, "gcp_federation_aws_account_id": "",
+}
+
+
+def make(**change):
+    return plan(dict(BASE, **{"gcp_federation_" + k: v for k, v in change.items()}))
+
+
+def test_condition_wraps_every_part():
+    result = make(attribute_condition="assertion.arn.endsWith('/i-1') || assertion.arn.endsWith('/i-2')")
+    assert result["attribute_condition"] == (
+        "(assertion.arn.endsWith('/i-1') || assertion.arn.endsWith('/i-2')) && "
+        "(attribute.aws_role in [\"arn:aws:sts::%s:assumed-role/a\"])" % ACCT)
+    cel.check_syntax(result["attribute_condition"], variables=("assertion", "attribute", "google"))
+
+
+def test_no_restriction_and_no_condition_is_empty():
+    assert make(restrict_to_roles=False)["attribute_condition"] == ""
+
+
+def test_roles_are_deduplicated_in_assumed_role_form():
+    result = make(aws_role_arns=["arn:aws:iam::%s:role/path/a" % ACCT, "arn:aws:sts::%s:assumed-role/a/i-1" % ACCT])
+    assert result["aws_roles"] == ["arn:aws:sts::%s:assumed-role/a" % ACCT]
+    assert result["account_id"] == ACCT
+
+
+def test_gathered_arns_are_used_when_none_are_given():
+    result = plan(dict(BASE, gcp_federation_aws_role_arns=[]), ["arn:aws:sts::%s:assumed-role/h/i-9" % ACCT])
+    assert result["aws_roles"] == ["arn:aws:sts::%s:assumed-role/h" % ACCT]
+
+
+def test_domain_scoped_project_names_its_service_account():
+    assert make(project="example.com:my-project")["service_account_email"] == (
+        "litellm-vertex@my-project.example.com.iam.gserviceaccount.com")
+    assert make(project="123456789012")["service_account_email"] is None
+
+
+def test_absent_needs_no_roles():
+    assert make(state="absent", aws_role_arns=[])["aws_roles"] == []
+
+
+@pytest.mark.parametrize(("change", "field", "rule"), [
+    ({"aws_account_id": 11111111111}, "gcp_federation_aws_account_id", "leading zeros"),
+    ({"aws_role_arns": ["arn:aws:iam::%s:user/u" % ACCT]}, "gcp_federation_aws_role_arns[0]", "IAM user"),
+    ({"pool_id": "aws-pool\n"}, "gcp_federation_pool_id", "one line"),
+    ({"attribute_condition": "a ||"}, "gcp_federation_attribute_condition", "CEL"),
+    ({"attribute_mapping": {"google.subject": "assertion.arn"}}, "gcp_federation_attribute_mapping", "aws_role"),
+    ({"aws_role_arns": ["arn:aws:iam::%s:role/r%d" % (ACCT, i) for i in range(100)]}, "gcp_federation_aws_role_arns",
+     "4096"),
+])
+def test_refusals_name_the_variable(change, field, rule):
+    with pytest.raises(ValidationError) as caught:
+        make(**change)
+    assert caught.value.field == field
+    assert rule in str(caught.value)
