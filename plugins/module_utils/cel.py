@@ -32,6 +32,7 @@ _HINTS = {"=": " (use '==' to compare)", "&": " (use '&&')", "|": " (use '||')",
           "`": " (a quoted field name holds letters, digits, _ . - / and spaces)"}
 _SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
                    "\\": "\\", "?": "?", '"': '"', "'": "'", "`": "`"}
+_LITERAL_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 _HEX_WIDTH = {"x": 2, "X": 2, "u": 4, "U": 8}
 _HEX_RE = re.compile(r"[0-9a-fA-F]*")
 # Alternatives are tried in order; the number forms give the spec's longest match, so `1.e3`
@@ -146,18 +147,14 @@ class _Parser:
             return CelSyntaxError("two operands in a row: expected an operator before %s" % self.show(tok), tok.pos)
         return CelSyntaxError("expected %s, found %s" % (wanted, self.show(tok)), tok.pos)
 
-    def close(self, closer, opener):
-        if self.at(closer):
+    def expect(self, op, opener=None, wanted=None):
+        """Consume op, which closes opener if given; otherwise say what went wrong."""
+        if self.at(op):
             return self.advance()
-        if self.cur.kind == "end":
+        if opener is not None and self.cur.kind == "end":
             raise CelSyntaxError("unbalanced parentheses/brackets: '%s' at position %d is not closed"
                                  % (opener.value, opener.pos), self.cur.pos)
-        raise self.stray(self.cur, "'%s' to close '%s' at position %d" % (closer, opener.value, opener.pos))
-
-    def expect(self, op, wanted):
-        if not self.at(op):
-            raise self.stray(self.cur, wanted)
-        return self.advance()
+        raise self.stray(self.cur, wanted or "'%s' to close '%s' at position %d" % (op, opener.value, opener.pos))
 
     def parse(self):
         self.expr()
@@ -232,7 +229,7 @@ class _Parser:
                 root = None
                 opener = self.advance()
                 self.expr()
-                self.close("]", opener)
+                self.expect("]", opener)
                 kind = "index"
             elif self.at("{") and root is not None:
                 root = None
@@ -280,7 +277,7 @@ class _Parser:
         if self.at("("):
             opener = self.advance()
             kind = self.expr()
-            self.close(")", opener)
+            self.expect(")", opener)
             return kind, None
         if self.at("["):
             self.sequence(self.advance(), "]", self.expr)
@@ -296,11 +293,11 @@ class _Parser:
         raise CelSyntaxError("expected an operand before %s" % self.show(tok), tok.pos)
 
     def number(self, tok, negated):
-        """Google's parser refuses literals out of range (only -9223372036854775808 reaches 2**63)."""
+        """Google's parser refuses out-of-range literals; only -9223372036854775808 reaches 2**63."""
         word = tok.value.rstrip("uU")
-        if word.startswith("0x") or not re.search(r"[.eE]", word):
-            value = int(word[2:], 16) if word.startswith("0x") else int(word)
-            if value >= 2 ** 64 or (word == tok.value and value > 2 ** 63 - 1 + negated):
+        if word.startswith("0x") or word.isdigit():
+            limit = 2 ** 64 if word != tok.value else 2 ** 63 + negated
+            if int(word, 16 if word.startswith("0x") else 10) >= limit:
                 raise CelSyntaxError("integer literal %s is out of range" % tok.value, tok.pos)
         elif float(word) == float("inf"):
             raise CelSyntaxError("number %s is out of range for a double" % tok.value, tok.pos)
@@ -314,18 +311,18 @@ class _Parser:
                 item()
         if self.at(","):
             self.advance()
-        self.close(closer, opener)
+        self.expect(closer, opener)
 
     def map_init(self):
         self.expr()
-        self.expect(":", "':' after a map key")
+        self.expect(":", wanted="':' after a map key")
         self.expr()
 
     def field_init(self):
         if self.cur.kind not in ("ident", "quoted"):
             raise CelSyntaxError("expected a field name, found %s" % self.show(self.cur), self.cur.pos)
         self.advance()
-        self.expect(":", "':' after a field name")
+        self.expect(":", wanted="':' after a field name")
         self.expr()
 
     def call(self, name, receiver):
@@ -343,7 +340,7 @@ class _Parser:
             while self.at(","):
                 self.advance()
                 kinds.append(self.expr())
-        self.close(")", opener)
+        self.expect(")", opener)
         del self.scopes[len(self.scopes) - bound:]
         if receiver and name in MACROS and not bound and len(kinds) > 1:
             raise CelSyntaxError("the first argument of %s() must be a loop variable name" % name, first.pos)
@@ -379,10 +376,8 @@ def string_literal(value):
         code = ord(char)
         if 0xD800 <= code <= 0xDFFF:
             raise ValueError("lone surrogate %r cannot appear in a CEL string" % char)
-        if char in '\\"':
-            out.append("\\" + char)
-        elif char in "\n\t\r":
-            out.append({"\n": "\\n", "\t": "\\t", "\r": "\\r"}[char])
+        if char in _LITERAL_ESCAPES:
+            out.append(_LITERAL_ESCAPES[char])
         elif char.isprintable():
             out.append(char)
         else:  # other control and invisible characters, spelled out so they stay visible

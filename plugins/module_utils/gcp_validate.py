@@ -10,15 +10,12 @@ runs before any credential is loaded or any request is sent.
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from urllib.parse import urlsplit
 
 from ansible_collections.keyless.wif.plugins.module_utils.aws_arn import ArnError, role_identity
 from ansible_collections.keyless.wif.plugins.module_utils.cel import CelSyntaxError, check_syntax
-
-try:
-    from urllib.parse import urlsplit
-except ImportError:  # pragma: no cover - Python 2 is not supported by this collection
-    urlsplit = None
 
 
 class ValidationError(ValueError):
@@ -131,8 +128,6 @@ def check_url(field, value, schemes=("https", "http")):
 
 
 def _is_ip(host):
-    import ipaddress  # noqa: PLC0415 - only for URL checks
-
     try:
         ipaddress.ip_address(host)
     except ValueError:

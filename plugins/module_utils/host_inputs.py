@@ -12,6 +12,7 @@ values are never put into a message.
 
 from __future__ import annotations
 
+import math
 import re
 
 from ansible_collections.keyless.wif.plugins.module_utils import inputs
@@ -185,8 +186,8 @@ def check_litellm_proxy(variables):
         if isinstance(value, (dict, list)) or value is None:
             raise ValidationError("%s[%s]" % (field("environment"), name), "must be a string, number or boolean")
         if any(c in str(value) for c in "\r\n\x00"):
-            raise ValidationError("%s[%s]" % (field("environment"), name), "must be one line: an EnvironmentFile "
-                                                                          "value cannot hold a newline (value not shown)")
+            raise ValidationError("%s[%s]" % (field("environment"), name),
+                                  "must be one line: an EnvironmentFile value cannot hold a newline (value not shown)")
     for index, cidr in enumerate(inputs.string_list(field("ip_address_allow"), var("ip_address_allow"))):
         inputs.ip_network("%s[%d]" % (field("ip_address_allow"), index), cidr)
     wheelhouse = inputs.text(field("wheelhouse"), var("wheelhouse"))
@@ -266,7 +267,7 @@ def check_verify(variables):
             value = None if isinstance(raw, bool) else float(raw)
         except (TypeError, ValueError):
             value = None
-        if value is None or not value > 0:
+        if value is None or not math.isfinite(value) or value <= 0:
             raise ValidationError(field(name), "must be a positive number of seconds", raw)
     completion = inputs.boolean(field("completion"), var("completion"))
     if completion:

@@ -44,10 +44,12 @@ def test_environment_file_refuses_a_line_that_is_not_an_assignment(tmp_path):
         read_environment_file(str(env))
 
 
-@pytest.mark.parametrize(("func", "value"), [(inputs.ip_address, "999.1.1.1"), (inputs.ip_address, ":::"),
-                                              (inputs.ip_network, "10.0.0.0/33"), (inputs.systemd_size, "1 GB"),
-                                              (inputs.env_name, "BAD KEY"), (inputs.integer, True),
-                                              (inputs.boolean, "perhaps"), (inputs.aws_account_id, 12345)])
+BAD_SCALARS = [(inputs.ip_address, "999.1.1.1"), (inputs.ip_address, ":::"), (inputs.ip_network, "10.0.0.0/33"),
+               (inputs.systemd_size, "1 GB"), (inputs.env_name, "BAD KEY"), (inputs.integer, True),
+               (inputs.boolean, "perhaps"), (inputs.aws_account_id, 12345)]
+
+
+@pytest.mark.parametrize(("func", "value"), BAD_SCALARS)
 def test_scalar_rules(func, value):
     with pytest.raises(ValidationError):
         func("field", value)
