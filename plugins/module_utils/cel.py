@@ -365,7 +365,10 @@ def check_syntax(text, variables=None):
 
 
 def string_literals(text):
-    """The decoded values of the string literals in text, in order (bytes literals are skipped)."""
+    """The decoded values of the string literals in text, in order (bytes literals are skipped).
+
+    Raises CelSyntaxError when text does not even tokenize, e.g. on an unterminated string.
+    """
     return [tok.value for tok in _tokenize(text) if tok.kind == "string"]
 
 
