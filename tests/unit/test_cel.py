@@ -289,8 +289,8 @@ def test_string_literal_escapes():
 def test_string_literal_round_trip_random():
     rng = random.Random(20240601)
     pool = [chr(c) for c in range(0x20, 0x7F)] + list("\t\n\r\\\"'`\u00e9\u00fc\u6f22\u200b\U0001F600")
-    for _ in range(200):
-        value = "".join(rng.choice(pool) for _ in range(rng.randrange(0, 40)))
+    for _unused_round in range(200):
+        value = "".join(rng.choice(pool) for _unused_char in range(rng.randrange(0, 40)))
         literal = cel.string_literal(value)
         cel.check_syntax(literal)
         assert cel.string_literals(literal) == [value]
