@@ -48,15 +48,8 @@ def plan(variables, identity_arns=None):
     ``identity_arns`` are the caller ARNs gathered from the hosts, used when
     gcp_federation_aws_role_arns is empty. Raises ValidationError naming the variable.
     """
-    def var(name):
-        return variables.get(PREFIX + name)
-
-    def field(name):
-        return PREFIX + name
-
-    state = inputs.text(field("state"), var("state") or "present")
-    if state not in STATES:
-        raise ValidationError(field("state"), "must be present or absent", state)
+    var, field = inputs.prefixed(variables, PREFIX)
+    state = inputs.choice(field("state"), var("state") or "present", STATES)
     project = inputs.text(field("project"), var("project"), required=True)
     check_project(project, field("project"))
 

@@ -18,51 +18,37 @@ import re
 from ansible_collections.keyless.wif.plugins.module_utils import inputs
 from ansible_collections.keyless.wif.plugins.module_utils.aws_arn import REGION_RE, ArnError, role_identity
 from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import (
-    PROJECT_ID_RE,
-    PROJECT_NUMBER_RE,
+    WIF_ID_RE,
     ValidationError,
+    check_project,
     check_url,
 )
-from ansible_collections.keyless.wif.plugins.module_utils.wif_check import AUDIENCE_RE
+from ansible_collections.keyless.wif.plugins.module_utils.wif_check import (
+    LITELLM_AWS_KEYS,
+    SECRET_AWS_KEYS,
+    parse_audience,
+    service_account_email,
+)
 
 SA_EMAIL_RE = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9.-]+\.gserviceaccount\.com")
-WIF_ID_PART_RE = re.compile(r"[a-z0-9-]{4,32}")
+AUDIENCE_PROJECT_NUMBER_RE = re.compile(r"[0-9]{6,20}")
 MASTER_KEY_RE = re.compile(r"sk-[A-Za-z0-9_-]{32,}")
 PUBLIC_MASTER_KEYS = ("sk-1234",)
 VERTEX_LOCATION_RE = re.compile(r"global|[a-z]+-[a-z]+[0-9]+")
 DIAGNOSIS_RE = re.compile(r"ok|[a-z][a-z_]*[a-z]")
-AWS_KEY_NAMES = ("aws_region_name", "aws_profile_name", "aws_role_name", "aws_session_name", "aws_external_id",
-                 "aws_web_identity_token", "aws_sts_endpoint", "aws_access_key_id", "aws_secret_access_key",
-                 "aws_session_token")
-SECRET_AWS_KEYS = ("aws_secret_access_key", "aws_session_token", "aws_web_identity_token")
-
-
-def _getter(variables, prefix):
-    def var(name):
-        return variables.get(prefix + name)
-
-    def field(name):
-        return prefix + name
-    return var, field
-
-
-def _choice(field, value, choices):
-    if value not in choices:
-        raise ValidationError(field, "must be one of %s" % ", ".join(choices), value)
-    return value
 
 
 def check_external_account(variables):
-    var, field = _getter(variables, "external_account_")
-    state = _choice(field("state"), var("state"), ("present", "absent"))
+    var, field = inputs.prefixed(variables, "external_account_")
+    state = inputs.choice(field("state"), var("state"), ("present", "absent"))
     inputs.owned_file(field("path"), var("path"))
     if state == "absent":
         return {"state": state}
-    mode = _choice(field("mode"), var("mode"), ("ec2", "explicit"))
+    mode = inputs.choice(field("mode"), var("mode"), ("ec2", "explicit"))
     audience = inputs.text(field("audience"), var("audience"), required=True)
-    match = AUDIENCE_RE.fullmatch(audience)
-    if not match or not match.group("project").isdigit() or not all(
-            WIF_ID_PART_RE.fullmatch(match.group(k)) and not match.group(k).startswith("gcp-") for k in ("pool", "provider")):
+    parts = parse_audience(audience)
+    if not parts or not AUDIENCE_PROJECT_NUMBER_RE.fullmatch(parts["project"]) or not all(
+            WIF_ID_RE.fullmatch(parts[k]) and not parts[k].startswith("gcp-") for k in ("pool", "provider")):
         raise ValidationError(field("audience"), "must be //iam.googleapis.com/projects/PROJECT_NUMBER/locations/global/"
                                                  "workloadIdentityPools/POOL/providers/PROVIDER with the project NUMBER "
                                                  "and pool/provider IDs of 4-32 characters [a-z0-9-]", audience)
@@ -80,8 +66,7 @@ def check_external_account(variables):
             urls.append("imdsv2_session_token_url")
     for name in urls:
         check_url(field(name), inputs.text(field(name), var(name), required=True))
-    if email and not re.search(r"/projects/[^/]+/serviceAccounts/[^/]+:generateAccessToken\Z",
-                               var("service_account_impersonation_url")):
+    if email and service_account_email(var("service_account_impersonation_url")) is None:
         raise ValidationError(field("service_account_impersonation_url"), "must end in "
                               "/v1/projects/-/serviceAccounts/EMAIL:generateAccessToken",
                               var("service_account_impersonation_url"))
@@ -95,12 +80,14 @@ def check_external_account(variables):
                                   "placeholder that google-auth fills in", verification)
         # The query (?Action=GetCallerIdentity&Version=...) is part of what google-auth signs.
         check_url(field("regional_cred_verification_url"), verification.replace("{region}", "us-east-1").split("?")[0])
-    aws = {name: var(name) for name in AWS_KEY_NAMES}
+    aws = {name: var(name) for name in LITELLM_AWS_KEYS}
     for name, value in aws.items():
-        if value not in (None, ""):
-            text = inputs.text(field(name), value) if name not in SECRET_AWS_KEYS else value
-            if not isinstance(text, str) or any(c in text for c in "\r\n\x00"):
-                raise ValidationError(field(name), "must be a one-line string (value not shown)")
+        if value in (None, ""):
+            continue
+        if name in SECRET_AWS_KEYS:
+            inputs.hidden_line(field(name), value)
+        else:
+            inputs.text(field(name), value)
     given = [name for name, value in aws.items() if value]
     if mode == "ec2" and given:
         raise ValidationError(", ".join(field(n) for n in given), "are set but external_account_mode is ec2: LiteLLM "
@@ -150,8 +137,8 @@ def _check_explicit(field, aws):
 
 
 def check_litellm_proxy(variables):
-    var, field = _getter(variables, "litellm_proxy_")
-    state = _choice(field("state"), var("state"), ("present", "absent"))
+    var, field = inputs.prefixed(variables, "litellm_proxy_")
+    state = inputs.choice(field("state"), var("state"), ("present", "absent"))
     # Removed on state=absent, so checked in both states.
     for name in ("venv", "home", "config_dir"):
         inputs.owned_dir(field(name), var(name))
@@ -185,9 +172,8 @@ def check_litellm_proxy(variables):
             raise ValidationError(field("environment"), "must not set LITELLM_MASTER_KEY (use litellm_proxy_master_key)")
         if isinstance(value, (dict, list)) or value is None:
             raise ValidationError("%s[%s]" % (field("environment"), name), "must be a string, number or boolean")
-        if any(c in str(value) for c in "\r\n\x00"):
-            raise ValidationError("%s[%s]" % (field("environment"), name),
-                                  "must be one line: an EnvironmentFile value cannot hold a newline (value not shown)")
+        inputs.hidden_line("%s[%s]" % (field("environment"), name), str(value),
+                           ": an EnvironmentFile value cannot hold one")
     for index, cidr in enumerate(inputs.string_list(field("ip_address_allow"), var("ip_address_allow"))):
         inputs.ip_network("%s[%d]" % (field("ip_address_allow"), index), cidr)
     wheelhouse = inputs.text(field("wheelhouse"), var("wheelhouse"))
@@ -204,8 +190,7 @@ def check_litellm_proxy(variables):
         raise ValidationError(field("packages"), "must not be empty")
     inputs.absolute_path(field("python"), var("python"))
     inputs.text(field("pip_extra_args"), var("pip_extra_args"))
-    for name in ("litellm_settings", "general_settings"):
-        inputs.mapping(field(name), var(name))
+    inputs.mapping(field("litellm_settings"), var("litellm_settings"))
     if "master_key" in inputs.mapping(field("general_settings"), var("general_settings")):
         raise ValidationError(field("general_settings"), "must not set master_key (use litellm_proxy_master_key)")
     inputs.boolean(field("validate_config"), var("validate_config"))
@@ -235,8 +220,7 @@ def _check_models(field, models, default_credentials):
         if not target.startswith("vertex_ai/") or len(target) <= len("vertex_ai/"):
             raise ValidationError(where + ".model", "must be vertex_ai/MODEL", target)
         project = inputs.text(where + ".vertex_project", model.get("vertex_project"), required=True)
-        if not (PROJECT_ID_RE.fullmatch(project) or PROJECT_NUMBER_RE.fullmatch(project)):
-            raise ValidationError(where + ".vertex_project", "must be a project ID or number", project)
+        check_project(project, where + ".vertex_project")
         location = inputs.text(where + ".vertex_location", model.get("vertex_location"), required=True)
         if not VERTEX_LOCATION_RE.fullmatch(location):
             raise ValidationError(where + ".vertex_location", "must be a Vertex region such as us-central1, or "
@@ -253,7 +237,7 @@ def _check_models(field, models, default_credentials):
 
 
 def check_verify(variables):
-    var, field = _getter(variables, "verify_")
+    var, field = inputs.prefixed(variables, "verify_")
     expect = inputs.text(field("expect"), var("expect"), required=True)
     if not DIAGNOSIS_RE.fullmatch(expect):
         raise ValidationError(field("expect"), "must be ok or a diagnosis code (lower_case)", expect)

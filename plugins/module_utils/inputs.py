@@ -17,10 +17,10 @@ import posixpath
 import re
 
 from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import ValidationError
+from ansible_collections.keyless.wif.plugins.module_utils.wif_check import ENV_NAME_RE
 
 _TRUE = ("true", "yes", "on", "1", "y", "t")
 _FALSE = ("false", "no", "off", "0", "n", "f")
-ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 POSIX_NAME_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 UNIT_NAME_RE = re.compile(r"[A-Za-z0-9:_.@-]{1,200}")
 OCTAL_MODE_RE = re.compile(r"0[0-7]{3}")
@@ -42,6 +42,22 @@ SYSTEM_DIRS = frozenset((
 ))
 
 
+def prefixed(variables, prefix):
+    """(var, field) for a role's variables: var("port") is the value of PREFIXport, field("port") its name."""
+    def var(name):
+        return variables.get(prefix + name)
+
+    def field(name):
+        return prefix + name
+    return var, field
+
+
+def choice(field, value, choices):
+    if value not in choices:
+        raise ValidationError(field, "must be one of %s" % ", ".join(choices), value)
+    return value
+
+
 def text(field, value, required=False, single_line=True):
     """A string (numbers are refused: an ID typed as a number has lost its form)."""
     if value is None:
@@ -52,6 +68,13 @@ def text(field, value, required=False, single_line=True):
         raise ValidationError(field, "is required and must not be empty")
     if single_line and any(c in value for c in "\r\n\x00"):
         raise ValidationError(field, "must be one line (no newline, carriage return or NUL)", value)
+    return value
+
+
+def hidden_line(field, value, why=""):
+    """A one-line string whose value never appears in a message (a secret, an environment value)."""
+    if not isinstance(value, str) or any(c in value for c in "\r\n\x00"):
+        raise ValidationError(field, "must be one line, no newline, carriage return or NUL%s (value not shown)" % why)
     return value
 
 
@@ -167,7 +190,7 @@ def absolute_path(field, value):
 def owned_dir(field, value):
     """A directory a role may create, chmod and remove: never a system directory or one directly under /."""
     value = absolute_path(field, value)
-    if value in SYSTEM_DIRS or posixpath.dirname(value) == "/":
+    if not _claimable(value):
         raise ValidationError(field, "must be a directory of its own below a system directory (for example "
                                      "/etc/litellm or /opt/litellm), not a system or top-level directory, because "
                                      "the role sets its owner and mode and removes it on state=absent", value)
@@ -178,7 +201,12 @@ def owned_file(field, value):
     """A file the role writes, whose directory the role manages too."""
     value = absolute_path(field, value)
     parent = posixpath.dirname(value)
-    if parent in SYSTEM_DIRS or posixpath.dirname(parent) == "/":
+    if not _claimable(parent):
         raise ValidationError(field, "must be in a directory of its own (for example /etc/litellm/NAME.json), not "
                                      "directly in %s: the role sets that directory's owner and mode" % parent, value)
     return value
+
+
+def _claimable(directory):
+    """Neither a system directory nor one directly under /."""
+    return directory not in SYSTEM_DIRS and posixpath.dirname(directory) != "/"

@@ -23,7 +23,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from ansible_collections.keyless.wif.plugins.module_utils.aws_arn import REGION_RE, ArnError, aws_role_principal_set, role_identity
+from ansible_collections.keyless.wif.plugins.module_utils.aws_arn import (
+    ACCOUNT_ID_RE,
+    REGION_RE,
+    ArnError,
+    aws_role_principal_set,
+    role_identity,
+)
 
 AWS_SUBJECT_TOKEN_TYPE = "urn:ietf:params:aws:token-type:aws4_request"
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -55,6 +61,7 @@ AUDIENCE_RE = re.compile(
     r"/providers/(?P<provider>[^/\s]+)"
 )
 IMPERSONATION_RE = re.compile(r"/projects/[^/]+/serviceAccounts/(?P<email>[^/:]+):generateAccessToken\Z")
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class NoAnswer(Exception):
@@ -151,7 +158,7 @@ def read_environment_file(path):
                 continue
             key, sep, value = line.partition("=")
             key = key.strip()
-            if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            if not sep or not ENV_NAME_RE.fullmatch(key):
                 raise ValueError("%s line %d is not KEY=VALUE" % (path, number))
             value = value.strip()
             if len(value) >= 2 and value[0] == value[-1] == '"':
@@ -554,7 +561,7 @@ class Checker:
             return
         if answer.status == 200:
             account = str(answer.json().get("accountId") or "")
-            if re.fullmatch(r"[0-9]{12}", account) and self.context.get("role_name"):
+            if ACCOUNT_ID_RE.fullmatch(account) and self.context.get("role_name"):
                 self.context["account_id"] = account
                 self.context["aws_role"] = "arn:aws:sts::%s:assumed-role/%s" % (account, self.context["role_name"])
 

@@ -155,15 +155,13 @@ def validate(params):
     if "@" in value and not EMAIL_RE.fullmatch(value):
         raise ValidationError("account_id", "must be an account ID or a service-account e-mail address", value)
     check_sa_account_id("account_id", value.split("@", 1)[0])
-    if "@" in value and not params["project"].isdigit():
-        check_email_project("account_id", value, params["project"])
 
 
 def split_account(module):
     """(account_id, email) from account_id, which may be a full e-mail."""
     value = module.params["account_id"]
     if "@" in value:
-        # A numeric project is known by its ID only now; still before any write.
+        # Checked here, where a numeric project is known by its ID; still before any write.
         check_email_project("account_id", value, module.project_id())
         return value.split("@", 1)[0], value
     return value, service_account_email(value, module.project_id())
