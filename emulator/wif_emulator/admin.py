@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
 from . import aws
 from .app import App, Request, Response, json_response, route
+from .config import ConfigError, parse_consistency, parse_tokens
 from .errors import GoogleError
 
-FAULT_ACTIONS = ("status", "latency_ms", "etag_conflict", "slow_operation_polls")
+FAULT_ACTIONS = ("status", "latency_ms", "etag_conflict", "slow_operation_polls", "commit_then_fail",
+                 "service_usage_error")
+SERVICE_USAGE_ERRORS = ("160009", "in_progress")
 
 
 def _bad(msg: str) -> GoogleError:
@@ -59,6 +63,14 @@ def parse_fault(body: dict[str, Any], route_names: set[str]) -> dict[str, Any]:
         if val is not True:
             raise _bad("etag_conflict must be true")
         rule.update(action="etag_conflict")
+    elif act == "commit_then_fail":
+        if not (val == "reset" or (type(val) is int and val == 503)):
+            raise _bad('commit_then_fail must be 503 or "reset"')
+        rule.update(action="commit_then_fail", then=val)
+    elif act == "service_usage_error":
+        if val not in SERVICE_USAGE_ERRORS:
+            raise _bad('service_usage_error must be "160009" or "in_progress"')
+        rule.update(action="service_usage_error", error=val)
     else:
         if not isinstance(val, int) or isinstance(val, bool) or not 1 <= val <= 1000:
             raise _bad("slow_operation_polls must be an integer from 1 to 1000")
@@ -82,8 +94,8 @@ def routes_list(app: App, req: Request, p: dict[str, str]) -> Response:
 
 def reset(app: App, req: Request, p: dict[str, str]) -> Response:
     body = req.json()
+    app.reset_counters()
     with app.lock:
-        app.stats.clear()
         if body.get("state"):
             app.faults.clear()
             app.state.reset()
@@ -107,6 +119,29 @@ def clear_faults(app: App, req: Request, p: dict[str, str]) -> Response:
     return json_response({"cleared": n})
 
 
+def _runtime_settings(section: str, parse: Any):
+    """GET answers the section's current values; POST replaces any subset of them (validated as
+    in the config file) and answers the full new values."""
+    def get(app: App, req: Request, p: dict[str, str]) -> Response:
+        with app.lock:
+            return json_response(dataclasses.asdict(getattr(app.config, section)))
+
+    def post(app: App, req: Request, p: dict[str, str]) -> Response:
+        body = req.json()
+        with app.lock:
+            try:
+                new = parse(body, getattr(app.config, section))
+            except ConfigError as exc:
+                raise GoogleError(400, str(exc).removeprefix("config: "), "INVALID_ARGUMENT") from exc
+            setattr(app.config, section, new)
+            return json_response(dataclasses.asdict(new))
+    return get, post
+
+
+consistency_get, consistency_post = _runtime_settings("consistency", parse_consistency)
+tokens_get, tokens_post = _runtime_settings("tokens", parse_tokens)
+
+
 def dump_state(app: App, req: Request, p: dict[str, str]) -> Response:
     with app.lock:
         return json_response(app.state.dump())
@@ -126,7 +161,8 @@ def aws_credentials(app: App, req: Request, p: dict[str, str]) -> Response:
     session = body.get("session_name", "emulator-session")
     ttl = body.get("ttl_seconds", app.config.credential_ttl_seconds)
     try:
-        creds = aws.mint_credentials(app.config.credential_secret, account_id, role, session, ttl)
+        creds = aws.mint_credentials(app.config.credential_secret, account_id, role, session, ttl,
+                                     now=app.now_utc())
     except ValueError as exc:
         raise GoogleError(400, str(exc), "INVALID_ARGUMENT") from exc
     return json_response(creds)
@@ -134,7 +170,7 @@ def aws_credentials(app: App, req: Request, p: dict[str, str]) -> Response:
 
 def aws_sts(app: App, req: Request, p: dict[str, str]) -> Response:
     status, ctype, body = aws.handle_sts_query(app.config.credential_secret, req.method, req.url,
-                                               req.headers, req.body)
+                                               req.headers, req.body, now=app.now_utc())
     return Response(status, body, ctype)
 
 
@@ -147,6 +183,10 @@ ROUTES = [
     route("emulator.faults.list", "GET", r"/_emulator/faults", "admin", "none", list_faults),
     route("emulator.faults.clear", "DELETE", r"/_emulator/faults", "admin", "none", clear_faults),
     route("emulator.state", "GET", r"/_emulator/state", "admin", "none", dump_state),
+    route("emulator.consistency.get", "GET", r"/_emulator/consistency", "admin", "none", consistency_get),
+    route("emulator.consistency.set", "POST", r"/_emulator/consistency", "admin", "none", consistency_post),
+    route("emulator.tokens.get", "GET", r"/_emulator/tokens", "admin", "none", tokens_get),
+    route("emulator.tokens.set", "POST", r"/_emulator/tokens", "admin", "none", tokens_post),
     route("emulator.aws.credentials", "POST", r"/_emulator/aws/credentials", "admin", "none",
           aws_credentials),
     route("aws.sts.GetCallerIdentity", "POST", r"/", "aws", "none", aws_sts),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import threading
@@ -17,6 +18,8 @@ from .errors import DEFAULT_MESSAGES, GoogleError, OAuthError, unauthenticated
 from .state import State
 
 JSON = "application/json; charset=UTF-8"
+# Fault actions a handler uses up itself, only when it does what they disturb.
+DEFERRED_FAULTS = ("etag_conflict", "slow_operation", "service_usage_error")
 # Control characters (a percent-decoded %0A, say) are in no Google resource name.
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -67,6 +70,8 @@ class Response:
     body: bytes
     content_type: str = JSON
     headers: dict[str, str] = field(default_factory=dict)
+    # True: the server closes the connection with a TCP reset instead of answering.
+    reset_connection: bool = False
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -91,6 +96,16 @@ def route(name: str, method: str, pattern: str, kind: str, auth: str, handler: H
     return Route(name, method, re.compile(pattern), kind, auth, handler)
 
 
+# Successful calls counted for GET /_emulator/stats (a replayed or reset answer still counts:
+# the server did the work).
+COUNTERS = ("sts_token_exchanges", "generate_access_token")
+
+
+def reset_response() -> Response:
+    """What a commit_then_fail "reset" rule answers: nothing, the connection is reset."""
+    return Response(0, b"", reset_connection=True)
+
+
 class App:
     """Everything but HTTP. All state access happens under self.lock."""
 
@@ -101,12 +116,17 @@ class App:
         self.routes = routes
         self.faults: list[dict[str, Any]] = []
         self.stats: dict[str, dict[str, Any]] = {}
+        self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self.fault_seq = 0
+        # Epoch seconds; tests replace it to let time pass without sleeping.
+        self.clock: Callable[[], float] = time.time
 
     # --- time ------------------------------------------------------------------------------
-    @staticmethod
-    def now() -> float:
-        return time.time()
+    def now(self) -> float:
+        return self.clock()
+
+    def now_utc(self) -> datetime.datetime:
+        return datetime.datetime.fromtimestamp(self.now(), tz=datetime.UTC)
 
     # --- routing ---------------------------------------------------------------------------
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
@@ -144,7 +164,7 @@ class App:
         return out
 
     def consume_fault(self, req: Request, action: str) -> dict[str, Any] | None:
-        """A handler takes one use of a deferred fault (etag_conflict, slow_operation)."""
+        """A handler takes one use of a deferred fault (one of DEFERRED_FAULTS)."""
         for rule in req.faults:
             if rule["action"] == action and rule["remaining"] > 0:
                 rule["remaining"] -= 1
@@ -153,32 +173,46 @@ class App:
         return None
 
     # --- counters --------------------------------------------------------------------------
-    def _count(self, r: Route, status: int, seconds: float) -> None:
+    def _count(self, r: Route, resp: Response, seconds: float) -> None:
         key = f"{r.method} {r.name}"
         entry = self.stats.setdefault(key, {"route": r.name, "method": r.method, "kind": r.kind,
                                             "count": 0, "status": {}, "server_ms": 0.0})
         entry["count"] += 1
         entry["server_ms"] = round(entry["server_ms"] + seconds * 1000, 3)
-        entry["status"][str(status)] = entry["status"].get(str(status), 0) + 1
+        status = "reset" if resp.reset_connection else str(resp.status)
+        entry["status"][status] = entry["status"].get(status, 0) + 1
+
+    def count_success(self, counter: str) -> None:
+        self.counters[counter] += 1
+
+    def reset_counters(self) -> None:
+        with self.lock:
+            self.stats.clear()
+            self.counters = dict.fromkeys(COUNTERS, 0)
 
     def stats_snapshot(self) -> dict[str, Any]:
         with self.lock:
             routes = {k: json.loads(json.dumps(v)) for k, v in sorted(self.stats.items())}
+            counters = dict(self.counters)
         totals: dict[str, int] = {"all": 0}
         for v in routes.values():
             totals[v["kind"]] = totals.get(v["kind"], 0) + v["count"]
             totals["all"] += v["count"]
-        return {"routes": routes, "totals": totals}
+        return {"routes": routes, "totals": totals, "counters": counters}
 
     # --- operations ------------------------------------------------------------------------
     def new_operation(self, req: Request, name: str, metadata_type: str,
-                      response: dict[str, Any] | None) -> dict[str, Any]:
+                      response: dict[str, Any] | None,
+                      error: dict[str, Any] | None = None) -> dict[str, Any]:
+        """An Operation that ends with ``response``, or failed with ``error`` (a google.rpc.Status)."""
         polls = self.config.polls_before_done
         rule = self.consume_fault(req, "slow_operation")
         if rule is not None:
             polls = int(rule["polls"])
         op: dict[str, Any] = {"name": name, "metadata": {"@type": metadata_type}, "done": True}
-        if response is not None:
+        if error is not None:
+            op["error"] = error
+        elif response is not None:
             op["response"] = response
         self.state.data["operations"][name] = {"op": op, "polls_left": polls,
                                                "created": self.now()}
@@ -211,12 +245,16 @@ class App:
         started = time.perf_counter()
         delay = 0.0
         injected: GoogleError | None = None
+        lost: dict[str, Any] | None = None  # a commit_then_fail rule to apply after the handler
         if r.kind != "admin":
             with self.lock:
                 for rule in self._matching_faults(r, req):
                     act = rule["action"]
-                    if act in ("etag_conflict", "slow_operation"):
+                    if act in DEFERRED_FAULTS:
                         req.faults.append(rule)
+                        continue
+                    if act == "commit_then_fail":
+                        lost = lost or rule
                         continue
                     rule["remaining"] -= 1
                     rule["fired"] = rule.get("fired", 0) + 1
@@ -225,13 +263,32 @@ class App:
                     elif act == "status" and injected is None:
                         code = int(rule["status"])
                         injected = GoogleError(code, rule.get("message") or DEFAULT_MESSAGES[code])
+                # Used up now (not after the handler) so that concurrent calls cannot share it;
+                # an injected status means the write never ran, so the rule waits.
+                if lost is not None and injected is None:
+                    lost["remaining"] -= 1
+                    lost["fired"] = lost.get("fired", 0) + 1
+                else:
+                    lost = None
         if delay:
             time.sleep(delay)
-        resp = json_response(injected.body(), injected.code) if injected is not None else self._run(r, req, params)
+        if injected is not None:
+            resp = json_response(injected.body(), injected.code)
+        else:
+            resp = self._run(r, req, params)
+            if lost is not None:
+                resp = self._lose_answer(lost)
         if r.kind != "admin":
             with self.lock:
-                self._count(r, resp.status, time.perf_counter() - started)
+                self._count(r, resp, time.perf_counter() - started)
         return resp
+
+    @staticmethod
+    def _lose_answer(rule: dict[str, Any]) -> Response:
+        """The call took effect; the client gets a 503 or a reset instead of its answer."""
+        if rule["then"] == "reset":
+            return reset_response()
+        return json_response(GoogleError(503, DEFAULT_MESSAGES[503]).body(), 503)
 
     def _run(self, r: Route, req: Request, params: dict[str, str]) -> Response:
         try:

@@ -33,7 +33,8 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 def serve_until_signalled(server: _Server, name: str, listen: tuple[str, int], banner: str | None = None) -> int:
-    """Start ``server``, print its banner (default: its base URL), run until SIGTERM/SIGINT.
+    """Start ``server``, print its banner (default: its base URL), then its ``tls_base_url`` on a
+    second line if it has one, run until SIGTERM/SIGINT.
 
     Returns the process exit code: 1 when the address cannot be bound, 0 after a clean stop.
     """
@@ -50,6 +51,9 @@ def serve_until_signalled(server: _Server, name: str, listen: tuple[str, int], b
         sys.stderr.write(f"{name}: cannot listen on {listen[0]}:{listen[1]}: {exc.strerror}\n")
         return 1
     print(banner.format(base_url=server.base_url) if banner else server.base_url, flush=True)
+    tls_url = getattr(server, "tls_base_url", None)
+    if tls_url:  # second line: the TLS listener of the same server
+        print(tls_url, flush=True)
     while not stop.wait(0.2):
         pass
     server.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +17,8 @@ AWS_ACCOUNT_RE = re.compile(r"[0-9]{12}")
 AWS_ROLE_RE = re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}")
 
 _TOP_KEYS = {"admin_tokens", "projects", "aws", "operations", "state_file",
-             "require_enabled_services"}
+             "require_enabled_services", "consistency", "tokens"}
+MAX_LAG_SECONDS = 3600
 
 
 class ConfigError(ValueError):
@@ -36,6 +39,24 @@ class AwsAccount:
     roles: list[str]
 
 
+@dataclass(frozen=True)
+class Consistency:
+    """How long the emulated cloud takes to agree with itself (all 0: at once)."""
+
+    service_account_visibility_seconds: float = 0
+    iam_propagation_seconds: float = 0
+    provider_propagation_seconds: float = 0
+    service_enablement_seconds: float = 0
+
+
+@dataclass(frozen=True)
+class TokenLifetimes:
+    """Lifetimes of the Google access tokens the emulator mints."""
+
+    federated_token_seconds: int = 3600
+    service_account_token_seconds: int = 3600
+
+
 @dataclass
 class Config:
     admin_tokens: list[str]
@@ -49,6 +70,9 @@ class Config:
     # iamcredentials.googleapis.com enabled, as on Google; false turns the check off.
     require_enabled_services: bool = True
     raw: dict[str, Any] = field(default_factory=dict)
+    # Both can be replaced at runtime (POST /_emulator/consistency, /_emulator/tokens).
+    consistency: Consistency = field(default_factory=Consistency)
+    tokens: TokenLifetimes = field(default_factory=TokenLifetimes)
 
     def project(self, ref: str) -> ProjectSeed | None:
         for p in self.projects:
@@ -79,6 +103,34 @@ def _int(value: Any, where: str, lo: int, hi: int) -> int:
     _need(isinstance(value, int) and not isinstance(value, bool), where, "must be an integer")
     _need(lo <= value <= hi, where, f"must be between {lo} and {hi}")
     return value
+
+
+def _seconds(value: Any, where: str, lo: float, hi: float) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    _need(ok, where, "must be a number of seconds (integer or float)")
+    _need(lo <= value <= hi, where, f"must be between {lo} and {hi}")
+    return value
+
+
+def _section(data: Any, where: str, base: Any, check: Any) -> Any:
+    """A frozen dataclass ``base`` with the keys of ``data`` replaced, each checked by ``check``."""
+    _need(isinstance(data, dict), where, "must be a mapping")
+    allowed = [f.name for f in dataclasses.fields(base)]
+    unknown = sorted(set(data) - set(allowed))
+    _need(not unknown, where, f"unknown key(s) {unknown}; allowed: {allowed}")
+    return dataclasses.replace(base, **{k: check(v, f"{where}.{k}") for k, v in data.items()})
+
+
+def parse_consistency(data: Any, base: Consistency | None = None) -> Consistency:
+    """Validate a (partial) ``consistency`` section on top of ``base`` (default: all 0)."""
+    return _section(data, "consistency", base or Consistency(),
+                    lambda v, where: _seconds(v, where, 0, MAX_LAG_SECONDS))
+
+
+def parse_tokens(data: Any, base: TokenLifetimes | None = None) -> TokenLifetimes:
+    """Validate a (partial) ``tokens`` section on top of ``base`` (default: 3600 s each)."""
+    return _section(data, "tokens", base or TokenLifetimes(),
+                    lambda v, where: _int(v, where, 10, 43200))
 
 
 def parse_config(data: Any) -> Config:
@@ -144,7 +196,11 @@ def parse_config(data: Any) -> Config:
           "a file path or null")
     res = data.get("require_enabled_services", True)
     _need(isinstance(res, bool), "require_enabled_services", "must be true or false")
-    return Config(tokens, projects, secret, ttl, accounts, polls, state_file, res, dict(data))
+    # An empty YAML section (`consistency:`) is null: the defaults.
+    consistency = parse_consistency({} if data.get("consistency") is None else data["consistency"])
+    lifetimes = parse_tokens({} if data.get("tokens") is None else data["tokens"])
+    return Config(tokens, projects, secret, ttl, accounts, polls, state_file, res, dict(data),
+                  consistency=consistency, tokens=lifetimes)
 
 
 def load_config(source: str | Path | dict[str, Any]) -> Config:

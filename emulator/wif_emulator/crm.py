@@ -5,6 +5,7 @@ from __future__ import annotations
 from . import policy as pol
 from .app import App, Request, Response, json_response, route
 from .common import project_or_error, rfc3339
+from .iam_sa import refuse_unseen_accounts
 
 
 def get_project(app: App, req: Request, p: dict[str, str]) -> Response:
@@ -27,8 +28,8 @@ def get_iam_policy(app: App, req: Request, p: dict[str, str]) -> Response:
 def set_iam_policy(app: App, req: Request, p: dict[str, str]) -> Response:
     proj = project_or_error(app, p["project"], for_crm=True)
     forced = app.consume_fault(req, "etag_conflict") is not None
-    return json_response(pol.set_policy(proj["iam_policy"], req.json(), "project",
-                                        app.state.next_etag(), forced))
+    return json_response(pol.set_policy(proj["iam_policy"], req.json(), "project", app.state.next_etag(),
+                                        forced, now=app.now(), check_bindings=refuse_unseen_accounts(app)))
 
 
 _P = r"/v1/projects/(?P<project>[^/:]+)"

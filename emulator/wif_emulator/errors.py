@@ -102,6 +102,11 @@ def permission_denied(permission: str, resource: str | None = None,
     )
 
 
+INVALID_CREDENTIALS = ("Request had invalid authentication credentials. Expected OAuth 2 access token, "
+                       "login cookie or other valid authentication credential. See "
+                       "https://developers.google.com/identity/sign-in/web/devconsole-project.")
+
+
 def unauthenticated(missing: bool) -> GoogleError:
     if missing:
         msg = ("Request is missing required authentication credential. Expected OAuth 2 access "
@@ -109,21 +114,29 @@ def unauthenticated(missing: bool) -> GoogleError:
                "https://developers.google.com/identity/sign-in/web/devconsole-project.")
         reason = "CREDENTIALS_MISSING"
     else:
-        msg = ("Request had invalid authentication credentials. Expected OAuth 2 access token, "
-               "login cookie or other valid authentication credential. See "
-               "https://developers.google.com/identity/sign-in/web/devconsole-project.")
+        msg = INVALID_CREDENTIALS
         reason = "ACCESS_TOKEN_TYPE_UNSUPPORTED"
     return GoogleError(401, msg, "UNAUTHENTICATED", [error_info(reason, "googleapis.com")])
 
 
+def access_token_expired(service: str, method: str) -> GoogleError:
+    """A token past its expiry, as Google answers it (reason ACCESS_TOKEN_EXPIRED, naming the
+    service and the RPC method called)."""
+    return GoogleError(401, INVALID_CREDENTIALS, "UNAUTHENTICATED",
+                       [error_info("ACCESS_TOKEN_EXPIRED", "googleapis.com", method=method, service=service)])
+
+
 def service_disabled(service: str, title: str, project_number: str) -> GoogleError:
+    url = f"https://console.developers.google.com/apis/api/{service}/overview?project={project_number}"
+    message = (f"{title} has not been used in project {project_number} before or it is disabled. "
+               f"Enable it by visiting {url} then retry. If you enabled this API recently, wait a "
+               "few minutes for the action to propagate to our systems and retry.")
     return GoogleError(
-        403,
-        f"{title} has not been used in project {project_number} before or it is disabled. "
-        f"Enable it by visiting https://console.developers.google.com/apis/api/{service}/overview"
-        f"?project={project_number} then retry. If you enabled this API recently, wait a few "
-        "minutes for the action to propagate to our systems and retry.",
-        "PERMISSION_DENIED",
+        403, message, "PERMISSION_DENIED",
         [error_info("SERVICE_DISABLED", "googleapis.com", service=service,
-                    consumer=f"projects/{project_number}")],
+                    consumer=f"projects/{project_number}", activationUrl=url, serviceTitle=title,
+                    containerInfo=project_number),
+         {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US", "message": message},
+         {"@type": "type.googleapis.com/google.rpc.Help",
+          "links": [{"description": "Google developers console API activation", "url": url}]}],
     )

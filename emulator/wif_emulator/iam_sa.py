@@ -8,6 +8,7 @@ from typing import Any
 from . import policy as pol
 from .app import App, Request, Response, json_response, route
 from .common import SOFT_DELETE_SECONDS, page, parse_mask, project_or_error
+from .consistency import SINCE_EVER
 from .errors import GoogleError, already_exists, bad_request, failed_precondition, not_found
 from .serviceusage import require_service
 
@@ -40,11 +41,20 @@ def find_sa(app: App, ref: str, include_deleted: bool = False) -> dict[str, Any]
     return None
 
 
+def visible(app: App, sa: dict[str, Any]) -> bool:
+    """A new account is not at once visible: "After you create a service account, you might
+    need to wait for 60 seconds or more before you use the service account." (IAM docs)."""
+    created = sa.get("_created", SINCE_EVER)
+    return app.now() >= created + app.config.consistency.service_account_visibility_seconds
+
+
 def sa_or_404(app: App, p: dict[str, str]) -> dict[str, Any]:
+    """The account of the path; 404 also while a new one is not yet visible (every method on
+    it, not only GET: stricter than needed, never kinder)."""
     if p["project"] != "-":
         project_or_error(app, p["project"])
     sa = find_sa(app, p["sa"])
-    if sa is None:
+    if sa is None or not visible(app, sa):
         raise not_found(f"Service account projects/{p['project']}/serviceAccounts/{p['sa']} "
                         "does not exist.")
     proj = app.state.project(sa["projectId"])
@@ -76,7 +86,7 @@ def create(app: App, req: Request, p: dict[str, str]) -> Response:
     sa = {"name": f"projects/{proj['id']}/serviceAccounts/{email}", "projectId": proj["id"],
           "uniqueId": uid, "email": email, "oauth2ClientId": uid, "etag": "MDEwMjE5MjA=",
           "displayName": sa_body.get("displayName", ""), "description": sa_body.get("description", ""),
-          "disabled": False, "iam_policy": pol.empty_policy()}
+          "disabled": False, "iam_policy": pol.empty_policy(), "_created": app.now()}
     app.state.data["service_accounts"][uid] = sa
     return json_response(_view(sa))
 
@@ -96,8 +106,9 @@ def get(app: App, req: Request, p: dict[str, str]) -> Response:
 def list_accounts(app: App, req: Request, p: dict[str, str]) -> Response:
     proj = project_or_error(app, p["project"])
     require_service(app, proj, "iam.googleapis.com")
+    # A new account is left out of the list too while it is not visible.
     items = sorted((s for s in app.state.data["service_accounts"].values()
-                    if s["projectId"] == proj["id"] and not s.get("_deleted")),
+                    if s["projectId"] == proj["id"] and not s.get("_deleted") and visible(app, s)),
                    key=lambda s: s["email"])
     chunk, nxt = page([_view(s) for s in items], req, default_size=20, max_size=100)
     out: dict[str, Any] = {"accounts": chunk} if chunk else {}
@@ -159,9 +170,37 @@ def get_iam_policy(app: App, req: Request, p: dict[str, str]) -> Response:
 def set_iam_policy(app: App, req: Request, p: dict[str, str]) -> Response:
     sa = sa_or_404(app, p)
     forced = app.consume_fault(req, "etag_conflict") is not None
-    new = pol.set_policy(sa["iam_policy"], req.json(), "serviceAccount",
-                         app.state.next_etag(), forced)
+    new = pol.set_policy(sa["iam_policy"], req.json(), "serviceAccount", app.state.next_etag(), forced,
+                         now=app.now(), check_bindings=refuse_unseen_accounts(app))
     return json_response(new)
+
+
+def _unseen(app: App, email: str) -> bool:
+    """True for an account of an emulated project that IAM cannot see: never created, or
+    created less than service_account_visibility_seconds ago. A deleted one still counts as
+    seen (Google keeps such members, as deleted:serviceAccount:…, which the emulator does not
+    model); accounts of other projects and Google's service agents are not the emulator's to judge."""
+    local, _, domain = email.partition("@")
+    project_id = domain.removesuffix(".iam.gserviceaccount.com")
+    if not local or project_id == domain or project_id not in app.state.data["projects"]:
+        return False
+    sa = find_sa(app, email)
+    if sa is not None:
+        return not visible(app, sa)
+    accounts = app.state.data["service_accounts"].values()
+    return not any(a["email"] == email for a in accounts)  # never created (none deleted either)
+
+
+def refuse_unseen_accounts(app: App):
+    """A setIamPolicy naming an account IAM cannot see fails as on Google (Terraform's
+    IamServiceAccountNotFound retries this 400)."""
+    def check(bindings: list[dict[str, Any]]) -> None:
+        for binding in bindings:
+            for member in binding["members"]:
+                email = member.split(":", 1)[1] if member.startswith("serviceAccount:") else ""
+                if email and _unseen(app, email):
+                    raise GoogleError(400, f"Service account {email} does not exist.", "INVALID_ARGUMENT")
+    return check
 
 
 def resource_name(sa: dict[str, Any]) -> str:

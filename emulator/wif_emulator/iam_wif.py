@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import celeval
+from . import celeval, consistency
 from .app import App, Request, Response, json_response, route
 from .common import SOFT_DELETE_SECONDS, page, parse_mask, project_or_error, public, rfc3339, truthy
 from .errors import GoogleError, already_exists, bad_request, failed_precondition, not_found
@@ -142,6 +142,10 @@ def _provider(app: App, p: dict[str, str]) -> tuple[dict[str, Any], dict[str, An
 
 
 def _op(app: App, req: Request, resource: dict[str, Any], rtype: str, meta: str) -> Response:
+    """The Operation of a mutation just applied; the new version is remembered for STS, which
+    sees it only after provider_propagation_seconds (a resource from an older state file,
+    without history, counts as new)."""
+    consistency.remember(resource, app.now(), consistency.snapshot(resource))
     name = f"{resource['name']}/operations/{app.op_id()}"
     return json_response(app.new_operation(req, name, meta, dict({"@type": rtype}, **public(resource))))
 

@@ -34,8 +34,11 @@ TOKEN_PATH = "/latest/api/token"
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
 TOKEN_HEADER = "X-aws-ec2-metadata-token"
 MAX_TOKEN_TTL = 21600
-# The real service hands out new role credentials well before the old ones expire.
+# "We make new credentials available at least five minutes before the expiration of the old
+# credentials." (EC2 user guide, Retrieve security credentials from instance metadata). Short
+# test TTLs scale that down to a third of the TTL.
 REFRESH_BEFORE_SECONDS = 300
+REFRESH_BEFORE_FRACTION = 1 / 3
 _INSTANCE_RE = re.compile(r"i-[0-9a-f]{8}(?:[0-9a-f]{9})?")
 # us-east-1a -> us-east-1; local zones such as us-west-2-lax-1a -> us-west-2.
 _AZ_RE = re.compile(r"(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]+)(?:-[a-z]+-[0-9]+)?[a-z]")
@@ -163,12 +166,17 @@ class MetadataServer:
 
     # ------------------------------------------------------------------ metadata
 
+    def refresh_window(self) -> dt.timedelta:
+        """How long before the old credentials expire the new ones are served."""
+        return dt.timedelta(seconds=min(REFRESH_BEFORE_SECONDS, self.ttl_seconds * REFRESH_BEFORE_FRACTION))
+
     def role_credentials(self) -> dict[str, str]:
-        """The instance role's current credentials, renewed shortly before they expire."""
+        """The instance role's current credentials, renewed once less than refresh_window() of
+        them is left (and so never served expired); Expiration is their exact expiry."""
         now = self._clock()
-        refresh_window = dt.timedelta(seconds=min(REFRESH_BEFORE_SECONDS, self.ttl_seconds // 2))
+        refresh_window = self.refresh_window()
         with self._lock:
-            if self._credentials is None or self._credentials_expire is None or now >= self._credentials_expire - refresh_window:
+            if self._credentials is None or self._credentials_expire is None or now > self._credentials_expire - refresh_window:
                 self._credentials = mint_credentials(self.secret, self.account_id, self.role_name, self.instance_id, self.ttl_seconds, now=now)
                 self._credentials_expire = dt.datetime.strptime(self._credentials["Expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
             return dict(self._credentials)

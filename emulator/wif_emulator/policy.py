@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 import hashlib
 import re
+from collections.abc import Callable
 from typing import Any
 
 from celpy import celtypes
 
-from . import celeval
+from . import celeval, consistency
 from .errors import GoogleError, bad_request
 
 EMPTY_ETAG = "ACAB"
@@ -139,19 +141,35 @@ def check_member(member: Any, where: str) -> None:
 
 
 def set_policy(stored: dict[str, Any], body: Any, resource_kind: str, next_etag: str,
-               forced_conflict: bool) -> dict[str, Any]:
-    """setIamPolicy semantics: etag compare-and-swap, then replace. Returns the new policy."""
+               forced_conflict: bool, *, now: float | None = None,
+               check_bindings: Callable[[list[dict[str, Any]]], None] | None = None) -> dict[str, Any]:
+    """setIamPolicy semantics: etag compare-and-swap, then replace. Returns the new policy.
+
+    ``check_bindings`` may refuse the normalised bindings (raise); with ``now`` the old and new
+    bindings are remembered as timestamped versions for propagation delays (see enforced()).
+    """
     if not isinstance(body, dict) or "policy" not in body:
         raise bad_request("policy", "setIamPolicy needs a body {\"policy\": {...}}")
     new = body["policy"]
     bindings = validate_and_normalise(new, resource_kind)
+    if check_bindings is not None:
+        check_bindings(bindings)
     etag = new.get("etag") if isinstance(new, dict) else None
     if forced_conflict or (etag and etag != stored["etag"]):
         raise GoogleError(409, CONCURRENT_MSG, "ABORTED")
+    if now is not None:
+        consistency.remember(stored, now, copy.deepcopy(bindings),
+                             before=copy.deepcopy(stored.get("bindings", [])))
     stored["bindings"] = bindings
     stored["version"] = 3 if _has_conditions(bindings) else 1
     stored["etag"] = next_etag
     return view(stored, 3)
+
+
+def enforced(policy: dict[str, Any], now: float, delay: float) -> dict[str, Any]:
+    """The policy as permission checks see it: the bindings current ``delay`` seconds ago
+    (getIamPolicy shows the newest at once; enforcement lags, both for grants and revocations)."""
+    return {"bindings": consistency.lagged(policy, now, delay, policy.get("bindings", [])) or []}
 
 
 def _condition_holds(cond: dict[str, Any], resource_name: str, now: float) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import sys
 import threading
 import traceback
@@ -25,6 +26,7 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     app: App
     log_requests = False
+    scheme = "http"  # "https" on the TLS listener
 
     def setup(self) -> None:
         super().setup()
@@ -73,7 +75,7 @@ class _Handler(BaseHTTPRequestHandler):
             query=urllib.parse.parse_qs(split.query, keep_blank_values=True),
             headers=headers,
             body=body,
-            url=f"http://{host}{self.path}",
+            url=f"{self.scheme}://{host}{self.path}",
         )
         try:
             resp = self.app.handle(req)
@@ -81,7 +83,17 @@ class _Handler(BaseHTTPRequestHandler):
             sys.stderr.write(f"wif-emulator: internal error on {self.command} {self.path}: {exc!r}\n")
             traceback.print_exc()
             resp = json_response(GoogleError(500, "Internal error encountered.").body(), 500)
+        if resp.reset_connection:
+            self._reset_connection()
+            return
         self._send(resp)
+
+    def _reset_connection(self) -> None:
+        """No answer at all (fault commit_then_fail "reset"): linger 0 makes the close a TCP RST."""
+        linger_off_now = (1).to_bytes(4, sys.byteorder) + (0).to_bytes(4, sys.byteorder)  # struct linger {1, 0}
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger_off_now)
+        self.close_connection = True
+        self.connection.close()  # the descriptor closes (RST) once finish() drops rfile
 
     def _send(self, resp: Response) -> None:
         self.send_response(resp.status)
@@ -104,29 +116,95 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
+# A client that connects and never finishes the handshake must not hold its thread forever.
+TLS_HANDSHAKE_TIMEOUT = 10.0
+
+
+def tls_server_context(certfile: str | Path, keyfile: str | Path) -> ssl.SSLContext:
+    """Server-side context for the TLS listener: TLS 1.2+, HTTP/1.1. Raises OSError/ssl.SSLError."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.load_cert_chain(str(certfile), str(keyfile))
+    return ctx
+
+
+class _TLSServer(_Server):
+    """Same handler over TLS. The handshake runs in the connection's own thread, not in accept."""
+
+    ssl_context: ssl.SSLContext
+
+    def finish_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        request.settimeout(TLS_HANDSHAKE_TIMEOUT)
+        try:
+            conn = self.ssl_context.wrap_socket(request, server_side=True)
+        except OSError:
+            return  # failed handshake (wrong CA, plain HTTP, reset): the client sees the error
+        conn.settimeout(None)
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            self.shutdown_request(conn)
+
+    def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        if not isinstance(sys.exc_info()[1], (ssl.SSLError, ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 class EmulatorServer:
-    """The whole emulator on one base URL. Use start()/stop() or a with-block."""
+    """The whole emulator on one base URL. Use start()/stop() or a with-block.
+
+    With ``tls_listen=(HOST, PORT)`` and ``tls_context`` (see tls_server_context) the same App
+    also answers HTTPS there (``tls_base_url``), next to the plain listener.
+    """
 
     def __init__(self, config: Config | dict[str, Any] | str | Path, host: str = "127.0.0.1",
-                 port: int = 0, state_file: str | None = None, log_requests: bool = False) -> None:
+                 port: int = 0, state_file: str | None = None, log_requests: bool = False,
+                 tls_listen: tuple[str, int] | None = None, tls_context: ssl.SSLContext | None = None) -> None:
         self.config = config if isinstance(config, Config) else load_config(config)
         self.app = App(self.config, all_routes(), state_file)
         self.host = host
         self.port = port
         self.log_requests = log_requests
+        if (tls_listen is None) != (tls_context is None):
+            raise ValueError("tls_listen and tls_context go together")
+        self.tls_host, self.tls_port = tls_listen if tls_listen else ("", 0)
+        self.tls_context = tls_context
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._tls_httpd: _TLSServer | None = None
+        self._tls_thread: threading.Thread | None = None
 
     def start(self) -> EmulatorServer:
         handler = type("Handler", (_Handler,), {"app": self.app, "log_requests": self.log_requests})
         self._httpd = _Server((self.host, self.port), handler)
         self.port = self._httpd.server_address[1]
+        if self.tls_context is not None:
+            tls_handler = type("TLSHandler", (handler,), {"scheme": "https"})
+            try:
+                self._tls_httpd = _TLSServer((self.tls_host, self.tls_port), tls_handler)
+            except OSError as exc:
+                self._httpd.server_close()
+                self._httpd = None
+                raise OSError(exc.errno, f"{exc.strerror} (TLS listener {self.tls_host}:{self.tls_port})") from exc
+            self._tls_httpd.ssl_context = self.tls_context
+            self.tls_port = self._tls_httpd.server_address[1]
+            self._tls_thread = threading.Thread(target=self._tls_httpd.serve_forever, name="wif-emulator-tls",
+                                                daemon=True)
+            self._tls_thread.start()
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="wif-emulator",
                                         daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        if self._tls_httpd is not None:
+            self._tls_httpd.shutdown()
+            self._tls_httpd.server_close()
+            self._tls_httpd = None
+        if self._tls_thread is not None:
+            self._tls_thread.join(timeout=5)
+            self._tls_thread = None
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -139,6 +217,14 @@ class EmulatorServer:
     def base_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def tls_base_url(self) -> str | None:
+        """``https://HOST:PORT`` of the TLS listener, None without one."""
+        if self.tls_context is None:
+            return None
+        host = f"[{self.tls_host}]" if ":" in self.tls_host else self.tls_host
+        return f"https://{host}:{self.tls_port}"
 
     def __enter__(self) -> EmulatorServer:
         return self.start()

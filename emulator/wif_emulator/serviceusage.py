@@ -6,6 +6,7 @@ from typing import Any
 
 from .app import App, Request, Response, json_response, route
 from .common import page, project_or_error
+from .consistency import SINCE_EVER
 from .errors import GoogleError, bad_request, error_info, service_disabled
 
 # The catalogue the emulator knows; anything else is "not found or permission denied".
@@ -23,6 +24,11 @@ SERVICES = {
     "sts.googleapis.com": "Security Token Service API",
 }
 OP_METADATA = "type.googleapis.com/google.protobuf.Empty"
+# When each service was last enabled (services seeded by the config have been on since ever).
+ENABLED_AT = "_service_enabled_at"
+# google.rpc.Code FAILED_PRECONDITION: the code of the failed 160009 operation (a best guess;
+# Terraform's ServiceUsageInternalError160009 matches the message only).
+FAILED_PRECONDITION_CODE = 9
 
 
 def known(app: App, service: str) -> bool:
@@ -32,9 +38,26 @@ def known(app: App, service: str) -> bool:
 
 
 def require_service(app: App, proj: dict[str, Any], service: str) -> None:
-    """Google refuses calls whose API is not enabled in the consumer project."""
-    if app.config.require_enabled_services and proj["services"].get(service) != "ENABLED":
+    """Google refuses calls whose API is not enabled in the consumer project, and for
+    ``service_enablement_seconds`` after it was enabled ("If you enabled this API recently, wait
+    a few minutes for the action to propagate to our systems and retry.")."""
+    if not app.config.require_enabled_services:
+        return
+    enabled_since = proj.get(ENABLED_AT, {}).get(service, SINCE_EVER)
+    propagated = app.now() >= enabled_since + app.config.consistency.service_enablement_seconds
+    if proj["services"].get(service) != "ENABLED" or not propagated:
         raise service_disabled(service, SERVICES.get(service, service), proj["number"])
+
+
+def _set_enabled(app: App, proj: dict[str, Any], service: str) -> None:
+    if proj["services"].get(service) != "ENABLED":  # enabling an enabled service changes nothing
+        proj["services"][service] = "ENABLED"
+        proj.setdefault(ENABLED_AT, {})[service] = app.now()
+
+
+def _set_disabled(proj: dict[str, Any], service: str) -> None:
+    proj["services"][service] = "DISABLED"
+    proj.get(ENABLED_AT, {}).pop(service, None)
 
 
 def _not_found(services: list[str], project_ref: str) -> GoogleError:
@@ -77,17 +100,44 @@ def list_services(app: App, req: Request, p: dict[str, str]) -> Response:
     return json_response(out)
 
 
+def _op_name(app: App, proj: dict[str, Any]) -> str:
+    return f"operations/acf.p2-{proj['number']}-{app.op_id()}"
+
+
 def _op(app: App, req: Request, proj: dict[str, Any], kind: str, response: dict[str, Any]) -> Response:
-    name = f"operations/acf.p2-{proj['number']}-{app.op_id()}"
     response = dict({"@type": f"type.googleapis.com/google.api.serviceusage.v1.{kind}"}, **response)
-    return json_response(app.new_operation(req, name, OP_METADATA, response))
+    return json_response(app.new_operation(req, _op_name(app, proj), OP_METADATA, response))
+
+
+def _injected_error(app: App, req: Request, proj: dict[str, Any], services: list[str]) -> Response | None:
+    """The Service Usage errors Terraform retries (fault ``service_usage_error``); None: no fault.
+
+    "in_progress": 400 FAILED_PRECONDITION at call time (ServiceUsageServiceBeingActivated
+    matches "Another activation or deactivation is in progress"); "160009": an Operation that
+    fails, nothing enabled (ServiceUsageInternalError160009 matches "encountered internal
+    error", "160009" and "with failed services").
+    """
+    rule = app.consume_fault(req, "service_usage_error")
+    if rule is None:
+        return None
+    if rule["error"] == "in_progress":
+        raise GoogleError(400, f"Another activation or deactivation is in progress for the following "
+                          f"service(s): {', '.join(services)} and project {proj['id']}.",
+                          "FAILED_PRECONDITION")
+    failed = " ".join(f'[service {s} encountered internal error: type: "googleapis.com" subject: "160009" ]'
+                      for s in services)
+    error = {"code": FAILED_PRECONDITION_CODE, "message": f"{failed} with failed services [{' '.join(services)}]"}
+    return json_response(app.new_operation(req, _op_name(app, proj), OP_METADATA, None, error=error))
 
 
 def enable(app: App, req: Request, p: dict[str, str]) -> Response:
     proj = project_or_error(app, p["project"])
     if not known(app, p["service"]):
         raise _not_found([p["service"]], p["project"])
-    proj["services"][p["service"]] = "ENABLED"
+    failed = _injected_error(app, req, proj, [p["service"]])
+    if failed is not None:
+        return failed
+    _set_enabled(app, proj, p["service"])
     return _op(app, req, proj, "EnableServiceResponse", {"service": _service_view(proj, p["service"])})
 
 
@@ -96,6 +146,9 @@ def disable(app: App, req: Request, p: dict[str, str]) -> Response:
     if not known(app, p["service"]):
         raise _not_found([p["service"]], p["project"])
     body = req.json()
+    failed = _injected_error(app, req, proj, [p["service"]])
+    if failed is not None:
+        return failed
     # Google refuses to disable a service others depend on unless asked to cascade.
     dependants = {"iam.googleapis.com": ["iamcredentials.googleapis.com"]}.get(p["service"], [])
     enabled_deps = [d for d in dependants if proj["services"].get(d) == "ENABLED"]
@@ -105,8 +158,8 @@ def disable(app: App, req: Request, p: dict[str, str]) -> Response:
                           "disable_dependent_services=true if you want to proceed with "
                           "disabling all services.", "FAILED_PRECONDITION")
     for d in enabled_deps:
-        proj["services"][d] = "DISABLED"
-    proj["services"][p["service"]] = "DISABLED"
+        _set_disabled(proj, d)
+    _set_disabled(proj, p["service"])
     return _op(app, req, proj, "DisableServiceResponse", {"service": _service_view(proj, p["service"])})
 
 
@@ -120,8 +173,11 @@ def batch_enable(app: App, req: Request, p: dict[str, str]) -> Response:
     unknown = [s for s in ids if not known(app, s)]
     if unknown:
         raise _not_found(unknown, p["project"])
+    failed = _injected_error(app, req, proj, ids)
+    if failed is not None:
+        return failed
     for s in ids:
-        proj["services"][s] = "ENABLED"
+        _set_enabled(app, proj, s)
     return _op(app, req, proj, "BatchEnableServicesResponse",
                {"services": [_service_view(proj, s) for s in ids]})
 

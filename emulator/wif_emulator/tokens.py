@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import secrets
 from typing import Any
@@ -11,8 +12,9 @@ from . import aws, celeval
 from . import policy as pol
 from .app import App, Request, Response, json_response, route
 from .common import rfc3339
-from .errors import GoogleError, OAuthError, error_info, failed_precondition, permission_denied, unauthenticated
-from .iam_sa import find_sa, resource_name
+from .consistency import lagged
+from .errors import GoogleError, OAuthError, access_token_expired, error_info, failed_precondition, not_found, permission_denied, unauthenticated
+from .iam_sa import find_sa, resource_name, visible
 from .serviceusage import require_service
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -26,7 +28,12 @@ AUDIENCE_RE = re.compile(r"(?:https:)?//iam\.googleapis\.com/projects/([^/]+)/lo
 SCOPE_PREFIX = "https://www.googleapis.com/auth/"
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 IAM_SCOPE = "https://www.googleapis.com/auth/iam"
-TOKEN_LIFETIME = 3600
+# generateAccessToken's default lifetime, and its maximum without the organization policy
+# constraints/iam.allowServiceAccountCredentialLifetimeExtension.
+DEFAULT_LIFETIME = 3600
+FEDERATED_PREFIX = "ya29.d.emu-"
+SERVICE_ACCOUNT_PREFIX = "ya29.c.emu-"
+IAMCREDENTIALS = ("iamcredentials.googleapis.com", "google.iam.credentials.v1.IAMCredentials.GenerateAccessToken")
 INVALID_TARGET = ("The target service indicated by the \"audience\" parameters is invalid. This "
                   "might either be because the pool or provider is disabled or deleted or because "
                   "it doesn't exist.")
@@ -37,23 +44,38 @@ WIF_ROLES = {"roles/iam.workloadIdentityUser", "roles/iam.serviceAccountTokenCre
 # --- token store ------------------------------------------------------------------------------
 
 def _issue(app: App, prefix: str, record: dict[str, Any], lifetime: int) -> tuple[str, float]:
+    """A new token valid for ``lifetime`` seconds from the start of the current second (so the
+    whole-second expiry a client is told is never later than the real one)."""
     tokens = app.state.data["tokens"]
     now = app.now()
-    for t in [t for t, r in tokens.items() if r["expires"] < now]:
-        del tokens[t]  # expired tokens are forgotten at the next issue
-    token = prefix + secrets.token_urlsafe(40)
-    expires = now + lifetime
+    for t in [t for t, r in tokens.items() if r["expires"] <= now]:
+        del tokens[t]  # expired tokens are forgotten at the next issue: their text says when they expired
+    expires = float(math.floor(now) + lifetime)
+    # The expiry is part of the token, as in Google's, so a forgotten token is still known as expired.
+    token = f"{prefix}{int(expires):x}.{secrets.token_urlsafe(40)}"
     tokens[token] = dict(record, expires=expires, issued=now)
     return token, expires
 
 
-def resolve_token(app: App, req: Request) -> dict[str, Any]:
-    """The record of the bearer token, or 401 as Google answers unknown/expired tokens."""
+def _expired_by_its_text(token: str, now: float) -> bool:
+    for prefix in (FEDERATED_PREFIX, SERVICE_ACCOUNT_PREFIX):
+        if token.startswith(prefix):
+            stamp = token[len(prefix):].split(".", 1)[0]
+            return bool(re.fullmatch(r"[0-9a-f]{1,12}", stamp)) and int(stamp, 16) <= now
+    return False
+
+
+def resolve_token(app: App, req: Request, service: str, method: str) -> dict[str, Any]:
+    """The record of the bearer token, or 401 as Google answers unknown or expired tokens
+    (ACCESS_TOKEN_EXPIRED naming ``service`` and ``method``, the RPC called)."""
     token = req.bearer()
     if token is None:
         raise unauthenticated(missing=True)
+    now = app.now()
     rec = app.state.data["tokens"].get(token)
-    if rec is None or rec["expires"] < app.now():
+    if (rec is not None and rec["expires"] <= now) or (rec is None and _expired_by_its_text(token, now)):
+        raise access_token_expired(service, method)
+    if rec is None:
         raise unauthenticated(missing=False)
     if rec["kind"] == "service_account":
         sa = find_sa(app, rec["unique_id"])
@@ -61,11 +83,21 @@ def resolve_token(app: App, req: Request) -> dict[str, Any]:
             raise unauthenticated(missing=False)  # tokens die with their account
     else:
         # "You cannot use a disabled pool to ... use existing tokens to access resources."
-        pool = app.state.data["pools"].get(f"projects/{rec['project_number']}/locations/global/"
-                                           f"workloadIdentityPools/{rec['pool']}")
+        # Like the pool itself at STS, its disabling reaches here after provider_propagation_seconds.
+        current = app.state.data["pools"].get(f"projects/{rec['project_number']}/locations/global/"
+                                              f"workloadIdentityPools/{rec['pool']}")
+        pool = _as_sts_sees_it(app, current)
         if pool is None or pool["state"] != "ACTIVE" or pool.get("disabled"):
             raise unauthenticated(missing=False)
     return rec
+
+
+def _as_sts_sees_it(app: App, resource: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A pool or provider as STS sees it: the version current provider_propagation_seconds ago
+    (None: it did not exist yet)."""
+    if resource is None:
+        return None
+    return lagged(resource, app.now(), app.config.consistency.provider_propagation_seconds, resource)
 
 
 def principals(rec: dict[str, Any]) -> set[str]:
@@ -113,8 +145,8 @@ def _lookup_target(app: App, audience: str) -> tuple[dict[str, Any], dict[str, A
     if proj is None or proj["number"] != number:
         raise OAuthError("invalid_target", INVALID_TARGET)
     pool_name = f"projects/{number}/locations/global/workloadIdentityPools/{pool_id}"
-    pool = app.state.data["pools"].get(pool_name)
-    prov = app.state.data["providers"].get(f"{pool_name}/providers/{prov_id}")
+    pool = _as_sts_sees_it(app, app.state.data["pools"].get(pool_name))
+    prov = _as_sts_sees_it(app, app.state.data["providers"].get(f"{pool_name}/providers/{prov_id}"))
     for res in (pool, prov):
         if res is None or res["state"] != "ACTIVE" or res.get("disabled"):
             raise OAuthError("invalid_target", INVALID_TARGET)
@@ -194,7 +226,7 @@ def sts_token(app: App, req: Request, p: dict[str, str]) -> Response:
                          f"expected {AWS_TOKEN_TYPE}.")
     try:
         caller = aws.verify_google_subject_token(app.config.credential_secret, f["subject_token"],
-                                                 f["audience"])
+                                                 f["audience"], now=app.now_utc())
     except aws.AwsAuthError as err:
         if err.code == "InvalidSubjectToken":
             raise OAuthError("invalid_grant", f"Invalid AWS subject token: {err.message}") from err
@@ -209,13 +241,15 @@ def sts_token(app: App, req: Request, p: dict[str, str]) -> Response:
     if not _condition_passes(prov, assertion, attrs):
         raise OAuthError("unauthorized_client", CONDITION_REJECTED)
     pool_id = pool["name"].rsplit("/", 1)[1]
-    token, _exp = _issue(app, "ya29.d.emu-", {
+    lifetime = app.config.tokens.federated_token_seconds
+    token, _exp = _issue(app, FEDERATED_PREFIX, {
         "kind": "federated", "project_number": proj["number"], "pool": pool_id,
         "provider": prov["name"].rsplit("/", 1)[1], "subject": attrs["google.subject"],
         "attributes": attrs, "scopes": scopes,
-    }, TOKEN_LIFETIME)
+    }, lifetime)
+    app.count_success("sts_token_exchanges")
     return json_response({"access_token": token, "issued_token_type": ACCESS_TOKEN_TYPE,
-                          "token_type": "Bearer", "expires_in": TOKEN_LIFETIME})
+                          "token_type": "Bearer", "expires_in": lifetime})
 
 
 # --- IAM Credentials --------------------------------------------------------------------------
@@ -223,8 +257,28 @@ def sts_token(app: App, req: Request, p: dict[str, str]) -> Response:
 _DURATION_RE = re.compile(r"([0-9]+)(?:\.[0-9]+)?s")
 
 
+def _lifetime(app: App, body: dict[str, Any]) -> int:
+    """The granted lifetime: the requested one ("3600s" format, default 3600 s, at most 3600 s
+    unless tokens.service_account_token_seconds models the lifetime-extension org policy),
+    cut to tokens.service_account_token_seconds."""
+    cap = app.config.tokens.service_account_token_seconds
+    longest = max(DEFAULT_LIFETIME, cap)
+    requested = DEFAULT_LIFETIME
+    if body.get("lifetime") is not None:
+        m = _DURATION_RE.fullmatch(str(body["lifetime"]))
+        if not m:
+            raise GoogleError(400, f"Invalid value at 'lifetime' ({body['lifetime']}): expected a "
+                              "duration such as '3600s'.", "INVALID_ARGUMENT")
+        requested = int(m.group(1))
+        if not 1 <= requested <= longest:
+            hint = (" (longer lifetimes need the constraints/iam.allowServiceAccountCredentialLifetimeExtension "
+                    "organization policy)") if longest == DEFAULT_LIFETIME else ""
+            raise GoogleError(400, f"The lifetime must be between 1s and {longest}s{hint}.", "INVALID_ARGUMENT")
+    return min(requested, cap)
+
+
 def generate_access_token(app: App, req: Request, p: dict[str, str]) -> Response:
-    rec = resolve_token(app, req)
+    rec = resolve_token(app, req, *IAMCREDENTIALS)
     require_scope(rec, {CLOUD_PLATFORM, IAM_SCOPE})
     ref = p["sa"]
     denied = permission_denied("iam.serviceAccounts.getAccessToken")
@@ -234,11 +288,15 @@ def generate_access_token(app: App, req: Request, p: dict[str, str]) -> Response
     proj = app.state.project(sa["projectId"])
     assert proj is not None
     require_service(app, proj, "iamcredentials.googleapis.com")
+    if not visible(app, sa):
+        # Google's answer for an account its token service cannot see yet.
+        raise not_found(f"Not found; Gaia id not found for email {sa['email']}")
     who = principals(rec)
     now = app.now()
     name = resource_name(sa)
-    if not (pol.holds(sa["iam_policy"], WIF_ROLES, who, name, now)
-            or pol.holds(proj["iam_policy"], WIF_ROLES, who, name, now)):
+    delay = app.config.consistency.iam_propagation_seconds
+    if not (pol.holds(pol.enforced(sa["iam_policy"], now, delay), WIF_ROLES, who, name, now)
+            or pol.holds(pol.enforced(proj["iam_policy"], now, delay), WIF_ROLES, who, name, now)):
         raise denied
     if sa.get("disabled"):
         raise failed_precondition("Precondition check failed.")
@@ -250,21 +308,11 @@ def generate_access_token(app: App, req: Request, p: dict[str, str]) -> Response
         raise GoogleError(400, "Scope is required; give at least one OAuth scope.", "INVALID_ARGUMENT")
     if body.get("delegates"):
         raise GoogleError(501, "Delegation chains are not supported by the emulator.", "UNIMPLEMENTED")
-    lifetime = TOKEN_LIFETIME
-    if body.get("lifetime") is not None:
-        m = _DURATION_RE.fullmatch(str(body["lifetime"]))
-        if not m:
-            raise GoogleError(400, f"Invalid value at 'lifetime' ({body['lifetime']}): expected a "
-                              "duration such as '3600s'.", "INVALID_ARGUMENT")
-        lifetime = int(m.group(1))
-        if not 1 <= lifetime <= 3600:
-            raise GoogleError(400, "The lifetime must be between 1s and 3600s (longer lifetimes need "
-                              "the constraints/iam.allowServiceAccountCredentialLifetimeExtension "
-                              "organization policy).", "INVALID_ARGUMENT")
-    token, expires = _issue(app, "ya29.c.emu-", {
+    token, expires = _issue(app, SERVICE_ACCOUNT_PREFIX, {
         "kind": "service_account", "email": sa["email"], "unique_id": sa["uniqueId"],
         "scopes": scope,
-    }, lifetime)
+    }, _lifetime(app, body))
+    app.count_success("generate_access_token")
     # google-auth parses expireTime with "%Y-%m-%dT%H:%M:%SZ": no fractional seconds.
     return json_response({"accessToken": token, "expireTime": rfc3339(expires, fraction=False)})
 

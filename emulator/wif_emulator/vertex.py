@@ -73,12 +73,15 @@ def _authorize(app: App, req: Request, p: dict[str, str]) -> dict[str, Any]:
     proj = app.state.project(p["project"])
     resource = (f"//aiplatform.googleapis.com/projects/{p['project']}/locations/{p['location']}/"
                 f"publishers/google/models/{p['model']}")
-    rec = resolve_token(app, req)
+    verb = "StreamGenerateContent" if req.path.endswith(":streamGenerateContent") else "GenerateContent"
+    rec = resolve_token(app, req, "aiplatform.googleapis.com",
+                        f"google.cloud.aiplatform.{p['version']}.PredictionService.{verb}")
     if proj is None:
         raise permission_denied("aiplatform.endpoints.predict", resource, "aiplatform.googleapis.com")
     require_scope(rec, {CLOUD_PLATFORM})
     require_service(app, proj, "aiplatform.googleapis.com")
-    if not pol.holds(proj["iam_policy"], PREDICT_ROLES, principals(rec), resource, app.now()):
+    enforced = pol.enforced(proj["iam_policy"], app.now(), app.config.consistency.iam_propagation_seconds)
+    if not pol.holds(enforced, PREDICT_ROLES, principals(rec), resource, app.now()):
         raise permission_denied("aiplatform.endpoints.predict", resource, "aiplatform.googleapis.com")
     if not LOCATION_RE.fullmatch(p["location"]):
         raise bad_request("location", f"Unsupported location '{p['location']}'.")
