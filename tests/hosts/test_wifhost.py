@@ -11,9 +11,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -199,3 +203,147 @@ def test_down_cleans_up_after_a_crash(host):
     host("down", "kwt-d")
     host("down", "kwt-d")                          # idempotent
     assert leftovers(host, "kwt-d") == []
+
+
+# --------------------------------------------------------------------------- sandbox CA, TLS, names
+
+
+BACKENDS = [
+    pytest.param("cryptography", marks=pytest.mark.skipif(not wifhost.have_cryptography(),
+                                                          reason="cryptography not importable")),
+    pytest.param("openssl", marks=pytest.mark.skipif(not shutil.which("openssl"), reason="no openssl command")),
+]
+# What the brief for the test hosts promises to resolve (wifhost.SANDBOX_NAMES may hold more).
+REQUIRED_NAMES = [
+    "sts.googleapis.com", "iamcredentials.googleapis.com", "cloudresourcemanager.googleapis.com",
+    "iam.googleapis.com", "aiplatform.googleapis.com", "us-central1-aiplatform.googleapis.com",
+    "us-east1-aiplatform.googleapis.com", "europe-west4-aiplatform.googleapis.com",
+    "sts.amazonaws.com", "sts.us-east-1.amazonaws.com", "sts.us-east-2.amazonaws.com",
+    "sts.us-west-1.amazonaws.com", "sts.us-west-2.amazonaws.com",
+]
+
+
+def handshake(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext, hostname: str) -> str:
+    """A TLS handshake in memory (no socket): returns the version, raises ssl.SSLError."""
+    c_in, c_out, s_in, s_out = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = client_ctx.wrap_bio(c_in, c_out, server_hostname=hostname)
+    server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
+    done = {"client": False, "server": False}
+    for _ in range(10):
+        for side, obj, out, peer_in in (("client", client, c_out, s_in), ("server", server, s_out, c_in)):
+            if not done[side]:
+                try:
+                    obj.do_handshake()
+                    done[side] = True
+                except ssl.SSLWantReadError:
+                    pass
+            peer_in.write(out.read())
+        if all(done.values()):
+            return client.version()
+    raise AssertionError("handshake did not finish")
+
+
+def server_context(tls: dict) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tls["server_cert"], tls["server_key"])
+    return ctx
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sandbox_ca_signs_a_server_certificate_for_every_name(tmp_path, backend):
+    tls = wifhost.ensure_sandbox_tls(tmp_path / "tls", backend=backend)
+    assert tls["backend"] == backend
+    assert set(REQUIRED_NAMES) <= set(tls["names"]) == set(wifhost.SANDBOX_NAMES)
+    for f in ("ca.key", "server.key"):
+        assert (tmp_path / "tls" / f).stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "tls" / "ca.crt").stat().st_mode & 0o777 == 0o644
+    client = ssl.create_default_context(cafile=tls["ca_cert"])   # hostname check on, as every client has it
+    server = server_context(tls)
+    for name in wifhost.SANDBOX_NAMES:
+        assert handshake(server, client, name) in ("TLSv1.2", "TLSv1.3")
+    with pytest.raises(ssl.SSLCertVerificationError, match="Hostname mismatch"):
+        handshake(server_context(tls), client, "www.googleapis.com")
+    with pytest.raises(ssl.SSLCertVerificationError):   # the system store alone does not trust it
+        handshake(server_context(tls), ssl.create_default_context(), "sts.googleapis.com")
+    # the CA is a CA (and only for one level); the server certificate is not
+    ca_text = subprocess.run(["openssl", "x509", "-in", tls["ca_cert"], "-noout", "-text"], capture_output=True,
+                             text=True, check=True).stdout
+    srv_text = subprocess.run(["openssl", "x509", "-in", tls["server_cert"], "-noout", "-text"], capture_output=True,
+                              text=True, check=True).stdout
+    assert "CA:TRUE, pathlen:0" in ca_text and "Certificate Sign" in ca_text
+    assert "CA:FALSE" in srv_text and "TLS Web Server Authentication" in srv_text
+    assert "DNS:sts.us-east-1.amazonaws.com" in srv_text
+
+
+def test_sandbox_ca_is_made_once_and_the_server_certificate_renewed(tmp_path):
+    d = tmp_path / "tls"
+    first = wifhost.ensure_sandbox_tls(d)
+    ca, server = (d / "ca.crt").read_bytes(), (d / "server.crt").read_bytes()
+    wifhost.ensure_sandbox_tls(d)
+    assert ((d / "ca.crt").read_bytes(), (d / "server.crt").read_bytes()) == (ca, server)   # reused as is
+    # other names: a new server certificate from the same CA
+    wifhost.ensure_sandbox_tls(d, names=["sts.googleapis.com", "extra.example.test"])
+    assert (d / "ca.crt").read_bytes() == ca
+    assert (d / "server.crt").read_bytes() != server
+    tls = wifhost.ensure_sandbox_tls(d)
+    handshake(server_context(tls), ssl.create_default_context(cafile=first["ca_cert"]), "iam.googleapis.com")
+    # close to its end: re-issued, same CA
+    server = (d / "server.crt").read_bytes()
+    late = time.time() + 86400 * (wifhost.SERVER_CERT_DAYS - wifhost.SERVER_CERT_RENEW_DAYS + 1)
+    wifhost.ensure_sandbox_tls(d, now=late)
+    assert (d / "ca.crt").read_bytes() == ca
+    assert (d / "server.crt").read_bytes() != server
+    # a damaged or half-written set (the CA key does not match what tls.json recorded): all new
+    (d / "ca.key").write_text("garbage")
+    wifhost.ensure_sandbox_tls(d)
+    assert (d / "ca.crt").read_bytes() != ca
+    assert not list(d.glob(".new-*"))
+
+
+def test_instance_hosts_file_points_every_endpoint_name_at_the_emulator():
+    text = wifhost.instance_hosts("10.213.4.1")
+    entries = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            addr, *names = line.split()
+            for n in names:
+                entries.setdefault(n, addr)
+    assert entries["localhost"] == "127.0.0.1"
+    assert {n: entries.get(n) for n in wifhost.SANDBOX_NAMES} == dict.fromkeys(wifhost.SANDBOX_NAMES, "10.213.4.1")
+    assert set(REQUIRED_NAMES) <= set(entries)
+    # nothing else is redirected (the IMDS and every other name keep working as before)
+    assert set(entries) == {"localhost", "ip6-localhost", "ip6-loopback", *wifhost.SANDBOX_NAMES}
+    with pytest.raises(ValueError):
+        wifhost.instance_hosts("sts.googleapis.com")
+
+
+def test_firewall_lets_instances_reach_both_emulator_ports_only():
+    rules = wifhost.firewall_rules("kwifbr0", 8470)
+    accepted = [r[r.index("--dport") + 1] for r in rules if "--dport" in r and r[-1] == "ACCEPT"]
+    assert accepted == ["8470", str(wifhost.TLS_PORT)] == ["8470", "443"]
+    assert rules[-1][-1] == "REJECT"
+
+
+def test_emulator_answers_over_tls_with_the_sandbox_certificate(tmp_path):
+    sys.path.insert(0, str(REPO / "emulator"))
+    from wif_emulator.server import EmulatorServer, tls_server_context
+
+    tls = wifhost.ensure_sandbox_tls(tmp_path / "tls")
+    srv = EmulatorServer(HERE / "emulator-sandbox.yml", tls_listen=("127.0.0.1", 0),
+                         tls_context=tls_server_context(tls["server_cert"], tls["server_key"])).start()
+    try:
+        assert srv.tls_base_url == f"https://127.0.0.1:{srv.tls_port}"
+        client = ssl.create_default_context(cafile=tls["ca_cert"])
+        with socket.create_connection(("127.0.0.1", srv.tls_port), timeout=10) as raw, \
+                client.wrap_socket(raw, server_hostname="us-central1-aiplatform.googleapis.com") as conn:
+            conn.sendall(b"GET /_emulator/healthz HTTP/1.1\r\nHost: us-central1-aiplatform.googleapis.com\r\n"
+                         b"Connection: close\r\n\r\n")
+            answer = b""
+            while chunk := conn.recv(4096):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200 ")
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as plain:   # the plain listener too
+            plain.sendall(b"GET /_emulator/healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert plain.recv(4096).startswith(b"HTTP/1.1 200 ")
+    finally:
+        srv.stop()

@@ -4,9 +4,12 @@
 Each instance is a Debian 12 container booted by systemd-nspawn from a cached debootstrap
 image through its own overlay root. It lives in its own network namespace (veth on a test
 bridge, own IP, no default route) and has the emulator's metadata server answering on
-169.254.169.254:80 inside that namespace only. See docs/test-hosts.md.
+169.254.169.254:80 inside that namespace only. Its /etc/hosts points the real Google and AWS
+endpoint names at the emulator's TLS listener on the bridge, and its system CA store trusts the
+machine's sandbox CA. See docs/test-hosts.md.
 
-Stdlib only; run as root:  python3 tests/hosts/wifhost.py {image,up,down,status,emulator,net} ...
+Stdlib only (the `cryptography` package is used for the sandbox CA when importable, else the
+openssl command); run as root:  python3 tests/hosts/wifhost.py {image,up,down,status,emulator,exec} ...
 """
 
 from __future__ import annotations
@@ -35,6 +38,27 @@ STATE_ROOT = Path(os.environ.get("KWIF_STATE_DIR", "/var/lib/keyless-wif"))
 DEFAULT_BRIDGE = os.environ.get("KWIF_BRIDGE", "kwifbr0")
 DEFAULT_HOST_ADDR = os.environ.get("KWIF_HOST_ADDR", "10.213.0.1/24")
 DEFAULT_EMULATOR_PORT = 8470
+# The emulator's TLS listener (same server): instances reach it under the real endpoint names.
+TLS_PORT = 443
+TLS_DIR = CACHE_DIR / "tls"          # the sandbox CA, made once per machine
+VERTEX_REGIONS = ["us-central1", "us-east1", "us-east4", "us-west1", "europe-west1", "europe-west4"]
+AWS_STS_REGIONS = ["us-east-1", "us-east-2", "us-west-1", "us-west-2"]
+# What every instance resolves to the emulator (its /etc/hosts) and the emulator's certificate
+# covers: the hosts the roles' defaults, google-auth, LiteLLM and boto3 call.
+SANDBOX_NAMES = [
+    "sts.googleapis.com", "iamcredentials.googleapis.com", "cloudresourcemanager.googleapis.com",
+    "iam.googleapis.com",
+    "aiplatform.googleapis.com",                    # Vertex location "global"
+    *(f"{r}-aiplatform.googleapis.com" for r in VERTEX_REGIONS),
+    "aiplatform.us.rep.googleapis.com", "aiplatform.eu.rep.googleapis.com",   # multi-region "us", "eu"
+    "sts.amazonaws.com",                            # boto3's global endpoint (us-east-1, legacy)
+    *(f"sts.{r}.amazonaws.com" for r in AWS_STS_REGIONS),
+]
+INSTANCE_CA_PATH = "/usr/local/share/ca-certificates/keyless-wif-sandbox-ca.crt"
+INSTANCE_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"   # the system store, CA included
+CA_DAYS = 3650
+SERVER_CERT_DAYS = 825
+SERVER_CERT_RENEW_DAYS = 30
 DEFAULT_PYTHON = os.environ.get("KWIF_PYTHON", str(REPO / ".venv" / "bin" / "python"))
 EMULATOR_PATH = REPO / "emulator"
 SUITE = "bookworm"
@@ -501,11 +525,12 @@ def disable_ipv6_host(ifname: str) -> None:
         p.write_text("1")
 
 
-def firewall_rules(bridge: str, port: int) -> list[list[str]]:
+def firewall_rules(bridge: str, port: int, tls_port: int = TLS_PORT) -> list[list[str]]:
     chain = fw_chain(bridge)
     return [
         ["-A", chain, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
         ["-A", chain, "-p", "tcp", "--dport", str(port), "-j", "ACCEPT"],
+        ["-A", chain, "-p", "tcp", "--dport", str(tls_port), "-j", "ACCEPT"],   # the emulator's TLS listener
         ["-A", chain, "-p", "icmp", "-j", "ACCEPT"],
         # reject (not drop) so a forbidden connection fails at once instead of timing out
         ["-A", chain, "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"],
@@ -514,7 +539,7 @@ def firewall_rules(bridge: str, port: int) -> list[list[str]]:
 
 
 def firewall_up(bridge: str, port: int) -> None:
-    """Instances may reach the host only on the emulator port (and answer the host's SSH)."""
+    """Instances may reach the host only on the emulator's ports (and answer the host's SSH)."""
     chain = fw_chain(bridge)
     if run(["iptables", "-w", "5", "-n", "-L", chain], check=False).returncode != 0:
         run(["iptables", "-w", "5", "-N", chain])
@@ -673,6 +698,175 @@ def wait_tcp(host: str, port: int, timeout: float, alive) -> None:
     raise WifHostError(f"nothing listens on {host}:{port} after {timeout}s")
 
 
+# --------------------------------------------------------------------------- sandbox CA, TLS, names
+
+
+TLS_FILES = ("ca.crt", "ca.key", "server.crt", "server.key")
+
+
+def have_cryptography() -> bool:
+    try:
+        import cryptography.x509  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _sha256_file(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _random_serial() -> int:
+    return int.from_bytes(os.urandom(16), "big") >> 1   # positive, at most 127 bits, as RFC 5280 wants
+
+
+def _tls_with_cryptography(out: Path, names: list[str], new_ca: bool, now: float) -> None:
+    """Writes (new) ca.crt/ca.key and server.crt/server.key into `out` with the cryptography package."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    def key_pem(key) -> bytes:
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption())
+
+    start = dt.datetime.fromtimestamp(now - 300, dt.UTC)
+    usage = dict(digital_signature=False, content_commitment=False, key_encipherment=False, data_encipherment=False,
+                 key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False)
+    if new_ca:
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "keyless.wif sandbox"),
+                             x509.NameAttribute(NameOID.COMMON_NAME, f"keyless.wif sandbox CA {os.urandom(4).hex()}")])
+        ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+              .public_key(ca_key.public_key()).serial_number(_random_serial())
+              .not_valid_before(start).not_valid_after(start + dt.timedelta(days=CA_DAYS))
+              .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+              .add_extension(x509.KeyUsage(**{**usage, "key_cert_sign": True, "crl_sign": True}), critical=True)
+              .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+              .sign(ca_key, hashes.SHA256()))
+        (out / "ca.key").write_bytes(key_pem(ca_key))
+        (out / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    ca_key = serialization.load_pem_private_key((out / "ca.key").read_bytes(), None)
+    ca = x509.load_pem_x509_certificate((out / "ca.crt").read_bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .issuer_name(ca.subject).public_key(key.public_key()).serial_number(_random_serial())
+            .not_valid_before(start).not_valid_after(start + dt.timedelta(days=SERVER_CERT_DAYS))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(**{**usage, "digital_signature": True}), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    (out / "server.key").write_bytes(key_pem(key))
+    (out / "server.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _tls_with_openssl(out: Path, names: list[str], new_ca: bool, now: float) -> None:
+    """The same files with the openssl command line (when cryptography is not importable)."""
+    alt = "".join(f"DNS.{i} = {n}\n" for i, n in enumerate(names, 1))
+    cnf = out / "openssl.cnf"
+    cnf.write_text(
+        "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = unused\n"
+        "[v3_ca]\nbasicConstraints = critical,CA:TRUE,pathlen:0\nkeyUsage = critical,keyCertSign,cRLSign\n"
+        "subjectKeyIdentifier = hash\n"
+        "[v3_server]\nbasicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature\n"
+        "extendedKeyUsage = serverAuth\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n"
+        f"subjectAltName = @alt\n[alt]\n{alt}")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+    if new_ca:
+        run(["openssl", "req", "-x509", "-new", "-config", str(cnf), "-extensions", "v3_ca", *ec, "-nodes",
+             "-keyout", str(out / "ca.key"), "-out", str(out / "ca.crt"), "-days", str(CA_DAYS), "-sha256",
+             "-subj", f"/O=keyless.wif sandbox/CN=keyless.wif sandbox CA {os.urandom(4).hex()}"])
+    run(["openssl", "req", "-new", "-config", str(cnf), *ec, "-nodes", "-keyout", str(out / "server.key"),
+         "-out", str(out / "server.csr"), "-subj", f"/CN={names[0]}"])
+    run(["openssl", "x509", "-req", "-in", str(out / "server.csr"), "-CA", str(out / "ca.crt"),
+         "-CAkey", str(out / "ca.key"), "-set_serial", f"0x{_random_serial():x}", "-days", str(SERVER_CERT_DAYS),
+         "-sha256", "-extfile", str(cnf), "-extensions", "v3_server", "-out", str(out / "server.crt")])
+    for f in ("server.csr", "openssl.cnf"):
+        (out / f).unlink()
+
+
+def ensure_sandbox_tls(directory: Path | None = None, names: list[str] | None = None, backend: str | None = None,
+                       now: float | None = None) -> dict:
+    """The machine's sandbox CA and the emulator's server certificate for `names`, made when missing.
+
+    The CA is kept for its lifetime (instances and users may trust it); the server certificate is
+    re-issued when the names change or it has under SERVER_CERT_RENEW_DAYS left. tls.json records
+    the files' hashes, so a half-written set is noticed and made again. Backend: the cryptography
+    package when this interpreter has it, else the openssl command (or as given).
+    """
+    d = directory or TLS_DIR
+    names = list(names or SANDBOX_NAMES)
+    d.mkdir(parents=True, exist_ok=True)
+    with open(d / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        now = time.time() if now is None else now
+        meta = read_json(d / "tls.json")
+        hashes = {f: _sha256_file(d / f) for f in TLS_FILES}
+        recorded = meta.get("sha256") or {}
+        ca_ok = (all(hashes[f] and hashes[f] == recorded.get(f) for f in ("ca.crt", "ca.key"))
+                 and meta.get("ca_not_after", 0) > now + 86400 * SERVER_CERT_DAYS)
+        server_ok = (ca_ok and all(hashes[f] and hashes[f] == recorded.get(f) for f in ("server.crt", "server.key"))
+                     and meta.get("names") == names
+                     and meta.get("server_not_after", 0) > now + 86400 * SERVER_CERT_RENEW_DAYS)
+        if not server_ok:
+            backend = backend or ("cryptography" if have_cryptography() else "openssl")
+            make = {"cryptography": _tls_with_cryptography, "openssl": _tls_with_openssl}[backend]
+            tmp = d / f".new-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(mode=0o700)
+            try:
+                if ca_ok:
+                    for f in ("ca.crt", "ca.key"):
+                        shutil.copyfile(d / f, tmp / f)
+                make(tmp, names, not ca_ok, now)
+                for f in TLS_FILES:
+                    (tmp / f).chmod(0o600 if f.endswith(".key") else 0o644)
+                for f in TLS_FILES:
+                    os.replace(tmp / f, d / f)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            meta = {"names": names, "backend": backend,
+                    "ca_not_after": meta.get("ca_not_after") if ca_ok else now + 86400 * CA_DAYS,
+                    "server_not_after": now + 86400 * SERVER_CERT_DAYS,
+                    "sha256": {f: _sha256_file(d / f) for f in TLS_FILES},
+                    "created_at": meta.get("created_at") if ca_ok else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "server_issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            write_json(d / "tls.json", meta)
+            log(f"{'sandbox CA and ' if not ca_ok else ''}emulator TLS certificate written to {d} ({backend})")
+    return {"dir": str(d), "ca_cert": str(d / "ca.crt"), "server_cert": str(d / "server.crt"),
+            "server_key": str(d / "server.key"), "names": names, "backend": meta.get("backend")}
+
+
+def instance_hosts(host_ip: str, names: list[str] | None = None) -> str:
+    """An instance's /etc/hosts: the real Google and AWS endpoint names are the emulator's address."""
+    ipaddress.IPv4Address(host_ip)
+    lines = ["# keyless.wif test instance (written by wifhost.py up). The Google and AWS endpoints the",
+             f"# roles call by their real names are the emulator on the test bridge, {host_ip} (TLS on {TLS_PORT}).",
+             "127.0.0.1\tlocalhost", "::1\t\tlocalhost ip6-localhost ip6-loopback", ""]
+    lines += [f"{host_ip}\t{n}" for n in (names or SANDBOX_NAMES)]
+    return "\n".join(lines) + "\n"
+
+
+def install_sandbox_ca(name: str, root: Path, ca_cert: Path) -> None:
+    """Adds the sandbox CA to the instance's system store (before boot, in its own namespace)."""
+    pem = ca_cert.read_text()
+    _write(root / INSTANCE_CA_PATH.lstrip("/"), pem)
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+    netns_exec(name, ["chroot", str(root), "update-ca-certificates"], timeout=120, env=env)
+    if pem.strip() not in (root / INSTANCE_CA_BUNDLE.lstrip("/")).read_text():
+        raise WifHostError(f"update-ca-certificates in {name} did not add the sandbox CA to {INSTANCE_CA_BUNDLE}")
+
+
 # --------------------------------------------------------------------------- ssh
 
 
@@ -824,9 +1018,15 @@ def start_instance(args: argparse.Namespace, name: str, ip: ipaddress.IPv4Interf
     pub = Path(str(key) + ".pub").read_text()
     (root / "root/.ssh").mkdir(mode=0o700, exist_ok=True)
     _write(root / "root/.ssh/authorized_keys", pub, 0o600)
+    # The real endpoint names resolve to the emulator, whose certificate the system store trusts.
+    host_ip = str(parse_host_addr(net["host_addr"]).ip)
+    _write(root / "etc/hosts", instance_hosts(host_ip))
+    install_sandbox_ca(name, root, Path(ensure_sandbox_tls()["ca_cert"]))
+    info["tls"] = {"ca_cert": INSTANCE_CA_PATH, "ca_bundle": INSTANCE_CA_BUNDLE, "endpoints_address": host_ip,
+                   "names": SANDBOX_NAMES}
     _write(root / "etc/keyless-wif-instance.json", json.dumps(
-        {k: info[k] for k in ("name", "address", "host_addr") if k in info} | {"aws": info.get("aws")}, indent=2)
-        + "\n")
+        {k: info[k] for k in ("name", "address", "host_addr") if k in info}
+        | {"aws": info.get("aws"), "ca_cert": INSTANCE_CA_PATH, "ca_bundle": INSTANCE_CA_BUNDLE}, indent=2) + "\n")
 
     argv = ["systemd-nspawn", "-q", "-b", "-D", str(root), f"--machine={name}", "--register=no",
             "--keep-unit", f"--network-namespace-path={netns_path(name)}", "--console=read-only",
@@ -973,7 +1173,10 @@ def leftovers(names: list[str], bridge: str, anywhere: bool = False) -> list[str
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    out: dict = {"instances": [], "network": net_meta(), "emulator": read_json(STATE_ROOT / "emulator.json")}
+    out: dict = {"instances": [], "network": net_meta(), "emulator": read_json(STATE_ROOT / "emulator.json"),
+                 # the CA as the instances see it (system store) and where it lives on this machine
+                 "tls": {"ca_cert": INSTANCE_CA_PATH, "ca_bundle": INSTANCE_CA_BUNDLE,
+                         "ca_cert_host": str(TLS_DIR / "ca.crt"), "names": SANDBOX_NAMES}}
     if out["emulator"]:
         out["emulator"]["running"] = pid_alive(out["emulator"].get("pid"))
     for name in instance_names():
@@ -992,7 +1195,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                   f"{'running' if i['running'] else 'STOPPED':8} imds={'up' if i['imds_running'] else 'down':5} "
                   f"{aws.get('account_id', '-')}/{aws.get('role', '-')}")
         emu = out["emulator"]
-        print(f"emulator: {'running at ' + emu['url'] if emu.get('running') else 'not running'}")
+        tls_url = f" and {emu['tls_url']}" if emu.get("tls_url") else ""
+        print(f"emulator: {'running at ' + emu['url'] + tls_url if emu.get('running') else 'not running'}")
     return 1 if args.leftovers and out["leftovers"] else 0
 
 
@@ -1000,7 +1204,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def start_emulator(config: str, listen: str | None, state: str | None, python: str, bridge: str,
-                   host_addr: str, firewall: bool) -> dict:
+                   host_addr: str, firewall: bool, tls: bool = True) -> dict:
     if not Path(config).is_file():
         raise WifHostError(f"--config {config}: file not found")
     iface = parse_host_addr(host_addr)
@@ -1011,25 +1215,35 @@ def start_emulator(config: str, listen: str | None, state: str | None, python: s
     if host not in (str(iface.ip), "127.0.0.1"):
         raise WifHostError(f"--listen {listen}: the emulator binds only to the bridge address {iface.ip} "
                            "or loopback (network rule)")
+    # The same server also speaks TLS on port 443 of that address, for the real endpoint names.
+    tls_listen = f"{host}:{TLS_PORT}" if tls else None
     current = read_json(STATE_ROOT / "emulator.json")
     if pid_alive(current.get("pid")):
-        if current.get("listen") == listen and current.get("config") == str(Path(config).resolve()):
+        if current.get("listen") == listen and current.get("config") == str(Path(config).resolve()) \
+                and current.get("tls_listen") == tls_listen:
             return current
-        raise WifHostError(f"an emulator already runs at {current.get('listen')} (stop it first)")
+        raise WifHostError(f"an emulator already runs at {current.get('listen')} "
+                           f"(TLS: {current.get('tls_listen') or 'none'}; stop it first)")
     stop_emulator()
     ensure_bridge(bridge, host_addr, int(port_s), firewall)
     logfile = STATE_ROOT / "emulator.log"
     argv = [python, "-m", "wif_emulator", "serve", "--config", str(Path(config).resolve()), "--listen", listen]
     if state:
         argv += ["--state", state]
+    certs = ensure_sandbox_tls() if tls else {}
+    if tls:
+        argv += ["--tls-listen", tls_listen, "--tls-cert", certs["server_cert"], "--tls-key", certs["server_key"]]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(EMULATOR_PATH),
            "PYTHONUNBUFFERED": "1", "LANG": "C.UTF-8"}
     pid = spawn_in_cgroup(argv, EMULATOR_CGROUP, logfile, env=env)
     meta = {"pid": pid, "listen": listen, "url": f"http://{listen}", "config": str(Path(config).resolve()),
-            "log": str(logfile), "cgroup": EMULATOR_CGROUP}
+            "log": str(logfile), "cgroup": EMULATOR_CGROUP, "tls_listen": tls_listen,
+            "tls_url": f"https://{tls_listen}" if tls else None, "ca_cert": certs.get("ca_cert")}
     write_json(STATE_ROOT / "emulator.json", meta)
     try:
         wait_tcp(host, int(port_s), 20, lambda: pid_alive(pid))
+        if tls:
+            wait_tcp(host, TLS_PORT, 20, lambda: pid_alive(pid))
     except WifHostError as exc:
         tail = "\n".join(logfile.read_text(errors="replace").splitlines()[-20:])
         stop_emulator()
@@ -1055,7 +1269,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     with state_lock():
         if args.action == "start":
             out = start_emulator(args.config, args.listen, args.state, args.python, args.bridge, args.host_addr,
-                                 not args.no_firewall)
+                                 not args.no_firewall, tls=not args.no_tls)
         else:
             out = {"stopped": stop_emulator(), "shared": gc_shared()}
     print(json.dumps(out, indent=2))
@@ -1088,9 +1302,9 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--host-addr", default=DEFAULT_HOST_ADDR,
                         help="host address/prefix on the bridge (default %(default)s)")
         sp.add_argument("--emulator-port", type=int, default=DEFAULT_EMULATOR_PORT,
-                        help="the one host port instances may reach (default %(default)s)")
+                        help=f"host port instances may reach besides {TLS_PORT} (default %(default)s)")
         sp.add_argument("--no-firewall", action="store_true",
-                        help="do not restrict what instances reach on the host (default: only the emulator port)")
+                        help="do not restrict what instances reach on the host (default: only the emulator ports)")
         sp.add_argument("--python", default=DEFAULT_PYTHON, help="Python that runs wif_emulator")
 
     s = sub.add_parser("up", help="boot one instance")
@@ -1136,6 +1350,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--config", default=str(REPO / "tests/hosts/emulator-sandbox.yml"))
     s.add_argument("--listen", help="HOST:PORT (default: bridge address:8470)")
     s.add_argument("--state", help="emulator state file")
+    s.add_argument("--no-tls", action="store_true",
+                   help=f"no TLS listener on port {TLS_PORT} (default: one, with the sandbox CA's certificate)")
     net_opts(s)
     s.set_defaults(func=cmd_emulator)
 
