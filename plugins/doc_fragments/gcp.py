@@ -107,6 +107,17 @@ options:
         is safe.
     type: float
     default: 300
+  consistency_timeout:
+    description:
+      - Upper bound in seconds on waiting for Google to agree with itself, which it does only eventually.
+      - Waited out, with waits of 1 s doubling to 10 s, are a new service account that still answers 404
+        (after the collection created it, or when adding members to its policy), a C(setIamPolicy) answering
+        400 C(Service account ... does not exist.) for a new account, a 403 C(SERVICE_DISABLED) for an API that
+        Service Usage already lists as enabled, and Service Usage's C(Another activation or deactivation is in
+        progress) and error 160009.
+      - V(0) turns the waiting off. Falls back to E(GCP_CONSISTENCY_TIMEOUT).
+    type: float
+    default: 120
 requirements:
   - python >= 3.9
   - google-auth >= 2.20
@@ -115,6 +126,11 @@ notes:
   - All GCP modules of this collection belong to the action group C(keyless.wif.gcp), so auth and
     endpoint options can be set once with C(module_defaults) and C(group/keyless.wif.gcp).
   - Inputs are validated before any credential is loaded or request sent; errors name the option and the rule.
+  - A write whose answer is lost (HTTP 5xx, a reset or a timeout after it was sent) is retried. When the retry is
+    refused because the first attempt had landed (a DELETE answering 404, a create answering C(ALREADY_EXISTS), an
+    undelete answering C(FAILED_PRECONDITION), a C(setIamPolicy) meeting its own new etag), the task re-reads and
+    reports the change. When the retries run out, the module re-reads the resource and, if the change is in place,
+    succeeds with C(changed=true) and C(write_landed_despite) naming the error.
 """
 
     ATTRIBUTES = r"""

@@ -14,6 +14,8 @@ than the calls themselves.  Everything goes through one requests session
 * bounded retries with jittered exponential backoff on 429, 5xx and ABORTED;
 * long-running Operation polling bounded by ``wait_timeout``;
 * IAM policy read-modify-write with the etag, redone as a whole on conflict;
+* a consistency window (``consistency_timeout``) for answers that only mean "not agreed yet";
+* replayed writes: a retried write refused because its first attempt had landed is a success;
 * Google errors mapped to one clear line.
 """
 
@@ -29,6 +31,13 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
+from ansible_collections.keyless.wif.plugins.module_utils.gcp_consistency import (
+    ConsistencyWindow,
+    not_found,
+    service_account_missing,
+    service_disabled,
+    service_usage_busy,
+)
 from ansible_collections.keyless.wif.plugins.module_utils.gcp_iam import apply_bindings, binding_view
 from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import (
     ValidationError,
@@ -104,6 +113,10 @@ class GcpError(Exception):
         self.action = action
         self.operation = operation
         self.details = details or []
+        # Set by the consistency window when it gave up waiting.
+        self.consistency_note = None
+        # True when a write was sent and its outcome is unknown (5xx, reset or timeout after sending).
+        self.write_uncertain = False
 
     def __str__(self):
         parts = []
@@ -124,6 +137,8 @@ class GcpError(Exception):
             line += ": " + self.message
         if self.operation:
             line += " (operation %s)" % self.operation
+        if self.consistency_note:
+            line += " (%s)" % self.consistency_note
         return line
 
     @property
@@ -147,6 +162,10 @@ class GcpError(Exception):
 
 class GcpAuthError(Exception):
     """Credentials could not be loaded or refreshed."""
+
+
+class _Captured(Exception):
+    """Raised in place of exit_json while a body re-runs in check mode to re-read the state."""
 
 
 class OperationTimeout(GcpError):
@@ -272,6 +291,7 @@ def gcp_argument_spec():
         retries=dict(type="int", default=8, fallback=(env_fallback, ["GCP_RETRIES"])),
         retry_timeout=dict(type="float", default=120.0, fallback=(env_fallback, ["GCP_RETRY_TIMEOUT"])),
         wait_timeout=dict(type="float", default=300.0),
+        consistency_timeout=dict(type="float", default=120.0, fallback=(env_fallback, ["GCP_CONSISTENCY_TIMEOUT"])),
     )
 
 
@@ -361,26 +381,42 @@ def _redirect_external_account(info, endpoints):
 # Client
 # --------------------------------------------------------------------------------------
 
+class Landed(dict):
+    """Answer of a retried write refused because an earlier attempt of it had already landed.
+
+    It carries no resource: the caller re-reads what it needs.
+    """
+
+
 class GcpClient:
     """Thin JSON-over-HTTP client: retries, error mapping, operations, IAM policies."""
 
-    def __init__(self, session, endpoints, retry_policy, request_timeout=30.0, warn=None):
+    def __init__(self, session, endpoints, retry_policy, request_timeout=30.0, warn=None, consistency=None):
         self.session = session
         self.endpoints = endpoints
         self.retry = retry_policy
         self.request_timeout = request_timeout
         self.warn = warn or (lambda msg: None)
+        self.consistency = consistency or ConsistencyWindow(0, clock=retry_policy.clock, sleep=retry_policy.sleep)
         self.writes = []      # (method, path) of every write that reached the server with 2xx
         self.retried = []     # (status, path) of retried answers, for results/debugging
+        self._enabled_services = {}
 
     def url(self, service, path):
         return "%s/%s" % (self.endpoints[service], path.lstrip("/"))
 
     def request(self, method, service, path, *, params=None, body=None, resource=None, action=None,
-                retry_aborted=True, write=None):
-        """Send one API call (with retries); return the decoded JSON answer ({} when empty)."""
+                retry_aborted=True, write=None, landed_if=None, wait_visible=False):
+        """Send one API call (with retries); return the decoded JSON answer ({} when empty).
+
+        ``landed_if(exc)``: for a write, True when a refusal of a retry means that an earlier
+        attempt whose outcome was unknown had landed (a DELETE answering 404); the call then
+        returns a ``Landed`` answer.  ``wait_visible``: a 404 is waited out in the consistency
+        window (a resource just created).
+        """
         url = self.url(service, path)
         is_write = (method != "GET") if write is None else write
+        attempt_state = {"uncertain": False}
 
         def once():
             try:
@@ -392,12 +428,23 @@ class GcpClient:
             except requests.exceptions.RequestException as exc:
                 err = GcpError("%s: %s" % (type(exc).__name__, exc), google_status="UNAVAILABLE",
                                resource=resource, action=action)
-                # Only a refused connection is sure not to have reached the server.
-                err.transport_retryable = isinstance(exc, requests.exceptions.ConnectionError) or method == "GET"
+                # A request that never left cannot have landed; any other failure of a write may have.
+                unsent = isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.InvalidURL)) or (
+                    isinstance(exc, requests.exceptions.ConnectionError) and _refused(exc))
+                err.transport_retryable = True
+                if is_write and not unsent:
+                    attempt_state["uncertain"] = True
+                err.write_uncertain = attempt_state["uncertain"]
                 raise err from None
             if response.status_code >= 400:
                 err = error_from_response(response, resource=resource, action=action)
                 err.retry_after = _retry_after(response)
+                if is_write and response.status_code in RETRYABLE_HTTP and response.status_code != 429:
+                    # A 5xx can come after the write took effect.
+                    attempt_state["uncertain"] = True
+                elif attempt_state["uncertain"] and landed_if is not None and landed_if(err):
+                    return Landed()
+                err.write_uncertain = attempt_state["uncertain"]
                 raise err
             if not response.content:
                 return {}
@@ -424,10 +471,57 @@ class GcpClient:
             self.retried.append({"http_status": exc.http_status, "google_status": exc.google_status,
                                  "path": path, "wait": round(wait, 3)})
 
-        result = self.retry.call(once, should_retry, on_retry)
+        def with_retries():
+            return self.retry.call(once, should_retry, on_retry)
+
+        def not_agreed(exc):
+            if not isinstance(exc, GcpError):
+                return None
+            if wait_visible and not_found(exc):
+                return not_found(exc)
+            return service_account_missing(exc) or service_usage_busy(exc) or self._propagating_service(exc)
+
+        result = self.consistency.call(with_retries, not_agreed, self.note_wait(path))
         if is_write:
             self.writes.append((method, path))
         return result
+
+    def note_wait(self, path):
+        def note(exc, reason, waited, wait):
+            self.retried.append({"http_status": exc.http_status, "google_status": exc.google_status,
+                                 "path": path, "wait": round(wait, 3), "reason": reason})
+        return note
+
+    def _propagating_service(self, exc):
+        """A SERVICE_DISABLED answer for a service that Service Usage already lists as enabled."""
+        found = service_disabled(exc)
+        if not found:
+            return None
+        service, consumer = found
+        if not service or not consumer.startswith("projects/"):
+            return None
+        key = (consumer, service)
+        if key not in self._enabled_services:
+            try:
+                answer = self.retry.call(
+                    lambda: self._get_json("serviceusage", "v1/%s/services/%s" % (consumer, service)),
+                    lambda e: 0 if isinstance(e, GcpError) and e.http_status in RETRYABLE_HTTP else None)
+            except GcpError:
+                return None
+            self._enabled_services[key] = answer.get("state") == "ENABLED"
+        if self._enabled_services[key]:
+            return "%s was enabled but has not propagated yet" % service
+        return None
+
+    def _get_json(self, service, path):
+        try:
+            response = self.session.request("GET", self.url(service, path), timeout=self.request_timeout,
+                                            headers={"User-Agent": USER_AGENT})
+        except requests.exceptions.RequestException as exc:
+            raise GcpError("%s: %s" % (type(exc).__name__, exc), google_status="UNAVAILABLE") from None
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return response.json() if response.content else {}
 
     def get_or_none(self, service, path, resource=None, action="read"):
         try:
@@ -436,6 +530,10 @@ class GcpClient:
             if exc.is_not_found:
                 return None
             raise
+
+    def wait_visible(self, service, path, resource=None, action="read"):
+        """GET a resource just created until it is visible (bounded by the consistency window)."""
+        return self.request("GET", service, path, resource=resource, action=action, wait_visible=True)
 
     # ---- long-running operations ------------------------------------------------------
 
@@ -471,23 +569,29 @@ class GcpClient:
 
         ``read()`` returns the policy, ``write(policy)`` stores it (sending the etag read),
         ``mutate(policy)`` returns the new policy or None when nothing needs to change.
-        Returns (changed, before, after).
+        Returns (changed, before, after).  A write whose answer was lost (5xx or reset) and whose
+        retry then met a changed etag is re-read: when the change is found in place, it landed
+        and the result says changed.
         """
-        state = {}
+        state = {"landed": False}
 
         def attempt():
             before = read()
-            state["before"] = before
+            state.setdefault("before", before)
             after = mutate(copy.deepcopy(before))
             if after is None:
+                if state["landed"]:
+                    return True, state["before"], before
                 return False, before, before
             if check_mode:
                 return True, before, after
             stored = write(after)
-            return True, before, stored or after
+            return True, state["before"] if state["landed"] else before, stored or after
 
         def should_retry(exc):
             if isinstance(exc, GcpError) and exc.is_conflict:
+                if exc.write_uncertain:
+                    state["landed"] = True
                 return 0
             return None
 
@@ -496,6 +600,16 @@ class GcpClient:
                                  "path": "setIamPolicy (etag conflict, re-read)", "wait": round(wait, 3)})
 
         return self.retry.call(attempt, should_retry, on_retry)
+
+
+def _refused(exc):
+    """True when a ConnectionError means the connection was never made (nothing was sent)."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    try:
+        from urllib3.exceptions import NewConnectionError  # noqa: PLC0415 - only needed on this path
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(reason, NewConnectionError) or isinstance(exc.args[0] if exc.args else None, NewConnectionError)
 
 
 _GRPC_CODES = {
@@ -604,8 +718,9 @@ class GcpModule:
             endpoints = resolve_endpoints(self.params.get("endpoints"))
             session = build_session(self.params, endpoints)
             policy = RetryPolicy(retries=self.params["retries"], max_total=self.params["retry_timeout"])
+            window = ConsistencyWindow(self.params["consistency_timeout"])
             self._client = GcpClient(session, endpoints, policy, request_timeout=self.params["request_timeout"],
-                                     warn=self.warn)
+                                     warn=self.warn, consistency=window)
         return self._client
 
     def validate_common(self):
@@ -615,6 +730,8 @@ class GcpModule:
         for field in ("retry_timeout", "wait_timeout", "request_timeout"):
             if self.params[field] <= 0:
                 raise ValidationError(field, "must be a positive number of seconds", self.params[field])
+        if self.params["consistency_timeout"] < 0:
+            raise ValidationError("consistency_timeout", "must be 0 or more seconds", self.params["consistency_timeout"])
         resolve_endpoints(self.params.get("endpoints"))
 
     def project_info(self):
@@ -652,10 +769,52 @@ class GcpModule:
         except ValidationError as exc:
             self._module.fail_json(msg="invalid input: %s" % exc, field=exc.field, rule=exc.rule)
         except GcpAuthError as exc:
-            self._module.fail_json(msg=str(exc), changed=self._wrote())
+            self._module.fail_json(msg=str(exc), changed=self._wrote(), **self._retries())
         except GcpError as exc:
+            if exc.write_uncertain and not self.check_mode:
+                self._settle_uncertain_write(body, exc)
             self._module.fail_json(msg=str(exc), changed=self._wrote(), writes_done=self._writes(),
-                                   **exc.as_result())
+                                   **dict(exc.as_result(), **self._retries()))
+
+    def _settle_uncertain_write(self, body, exc):
+        """A write failed with no clear answer: re-read (the body in check mode) to tell whether it landed.
+
+        If nothing is left to change, it landed: the task succeeds, changed, with the re-read
+        result.  Otherwise the failure stands, reported as not changed.
+        """
+        retried = list(self._client.retried)
+        writes = list(self._client.writes)
+        outcome = {}
+
+        def capture(**result):
+            outcome.update(result)
+            raise _Captured()
+
+        real_exit = self._module.exit_json
+        self.check_mode = True
+        self._module.exit_json = capture
+        try:
+            body(self)
+        except _Captured:
+            pass
+        except (GcpError, GcpAuthError, ValidationError):
+            outcome = {}
+        finally:
+            self._module.exit_json = real_exit
+            self.check_mode = False
+        self._client.retried = retried + [{"http_status": exc.http_status, "google_status": exc.google_status,
+                                           "path": "re-read after a write with no clear answer", "wait": 0}]
+        self._client.writes = writes
+        if outcome and not outcome.get("changed"):
+            outcome.pop("changed", None)
+            outcome["retries_used"] = list(self._client.retried)
+            outcome["write_landed_despite"] = str(exc)
+            self._module.exit_json(changed=True, **outcome)
+
+    def _retries(self):
+        if self._client and self._client.retried:
+            return {"retries_used": list(self._client.retried)}
+        return {}
 
     def _wrote(self):
         return bool(self._client and self._client.writes)

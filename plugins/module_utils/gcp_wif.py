@@ -12,7 +12,23 @@ implements present/absent once for both modules.
 
 from __future__ import annotations
 
-from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpError, snake
+from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpError, Landed, snake
+
+
+def _already_exists(exc):
+    return exc.google_status == "ALREADY_EXISTS"
+
+
+def _already_gone(exc):
+    # Soft delete: a retried DELETE of a pool deleted by its first attempt answers 404 or 400
+    # FAILED_PRECONDITION (already in state DELETED).
+    return exc.is_not_found or exc.google_status == "FAILED_PRECONDITION"
+
+
+def _not_deleted(exc):
+    # A retried undelete after the first attempt landed: the resource is no longer DELETED.
+    return exc.google_status == "FAILED_PRECONDITION"
+
 
 # Google's default mapping for AWS providers (applied when none is given).
 DEFAULT_AWS_ATTRIBUTE_MAPPING = {
@@ -99,6 +115,9 @@ class LroResource:
         return self.client.get_or_none("iam", "v1/" + self.name, resource=self.name, action="read " + self.kind)
 
     def _wait(self, operation, action):
+        # A Landed answer has no operation: the first attempt's operation ran; callers re-read.
+        if isinstance(operation, Landed):
+            return
         self.client.wait_operation("iam", operation, self.module.params["wait_timeout"], resource=self.name,
                                    action=action)
 
@@ -106,13 +125,13 @@ class LroResource:
         action = "create " + self.kind
         op = self.client.request("POST", "iam", "v1/%s/%s" % (self.parent, self.collection),
                                  params={self.id_param: self.resource_id}, body=body, resource=self.name,
-                                 action=action)
+                                 action=action, landed_if=_already_exists)
         self._wait(op, action)
 
     def undelete(self):
         action = "undelete " + self.kind
         op = self.client.request("POST", "iam", "v1/%s:undelete" % self.name, body={}, resource=self.name,
-                                 action=action)
+                                 action=action, landed_if=_not_deleted)
         self._wait(op, action)
 
     def patch(self, body, mask):
@@ -123,7 +142,8 @@ class LroResource:
 
     def delete(self):
         action = "delete " + self.kind
-        op = self.client.request("DELETE", "iam", "v1/" + self.name, resource=self.name, action=action)
+        op = self.client.request("DELETE", "iam", "v1/" + self.name, resource=self.name, action=action,
+                                 landed_if=_already_gone)
         self._wait(op, action)
 
 

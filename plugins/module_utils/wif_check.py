@@ -188,6 +188,15 @@ def service_account_email(impersonation_url):
     return urllib.parse.unquote(match.group("email")) if match else None
 
 
+def service_account_project(email):
+    """The project ID in a user-managed service account's e-mail (NAME@PROJECT.iam.gserviceaccount.com), else None."""
+    name, _at, domain = (email or "").partition("@")
+    suffix = ".iam.gserviceaccount.com"
+    if name and domain.endswith(suffix) and domain[: -len(suffix)]:
+        return domain[: -len(suffix)]
+    return None
+
+
 def static_problems(info):
     """Problems visible in the JSON itself, as (code, message, fix) tuples."""
     problems = []
@@ -691,7 +700,9 @@ class Checker:
     def run(self):
         mode = credential_mode(self.info)
         problems = static_problems(self.info)
-        self.result.update({"mode": mode, "service_account": self.context["service_account"], "audience": self.info.get("audience")})
+        self.result.update({"mode": mode, "service_account": self.context["service_account"],
+                            "service_account_project": service_account_project(self.context["service_account"]),
+                            "audience": self.info.get("audience")})
         if problems:
             code, message, fix = problems[0]
             return self._finish(Diagnosis(code, message, fix), failed_hop="config")
@@ -714,6 +725,9 @@ class Checker:
                 "failed_hop": failed_hop,
                 "diagnosis": diagnosis.as_dict() if diagnosis else None,
                 "caller": caller,
+                # The member roles/iam.workloadIdentityUser must name for this caller (the controller
+                # looks for it in the policy when a binding seems missing).
+                "principal_set": binding_member(self.context) if self.context.get("aws_role") else None,
                 "total_ms": round(sum(h["duration_ms"] for h in self.hops), 1),
             }
         )
@@ -730,3 +744,29 @@ def member_for_arn(arn, audience):
     except ArnError:
         return None
     return aws_role_principal_set(aud["project"], aud["pool"], ident["aws_role"])
+
+
+def propagation_verdict(check, policy_read):
+    """Why a check that waited for propagation still failed, from what the controller saw.
+
+    ``check`` is a wif_credentials_check result; ``policy_read`` the result of
+    keyless.wif.gcp_service_account_iam_member run in check mode for its principal_set (or
+    None when the controller did not look).  The binding is in the policy when that run
+    would change nothing.
+    """
+    diagnosis = (check or {}).get("diagnosis") or {}
+    code = diagnosis.get("code", "")
+    waited = (check or {}).get("waited_seconds", 0)
+    if code != "binding_missing":
+        return ""
+    email = check.get("service_account") or "the service account"
+    if not policy_read or policy_read.get("skipped"):
+        return "The controller did not look at the policy of %s (verify_controller_check is false)." % email
+    if policy_read.get("failed"):
+        return "The controller could not read the policy of %s: %s" % (email, policy_read.get("msg", ""))
+    if policy_read.get("changed"):
+        return ("The controller does not see %s in the roles/iam.workloadIdentityUser binding of %s: the binding "
+                "is missing." % (check.get("principal_set"), email))
+    return ("The controller sees %s in the roles/iam.workloadIdentityUser binding of %s: the cause is IAM "
+            "propagation, still incomplete after %s s (Google documents up to 7 minutes). Re-run keyless.wif.verify "
+            "later, or raise verify_propagation_timeout." % (check.get("principal_set"), email, int(waited)))

@@ -84,6 +84,7 @@ retries_used:
 """
 
 from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpModule
+from ansible_collections.keyless.wif.plugins.module_utils.gcp_consistency import service_usage_busy
 from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import ValidationError, check_service_name
 
 BATCH = 20
@@ -94,6 +95,22 @@ def validate(params):
         raise ValidationError("services", "must list at least one service")
     for index, name in enumerate(params["services"]):
         check_service_name("services[%d]" % index, name)
+
+
+def change(module, path, body, resource, action):
+    """One enable/disable and its operation, redone while Service Usage is busy with another change.
+
+    Service Usage fails overlapping changes (400 "Another activation or deactivation is in
+    progress", or an operation error 160009); Terraform retries both, and so do we, within
+    consistency_timeout.
+    """
+    client = module.client
+
+    def once():
+        op = client.request("POST", "serviceusage", path, body=body, resource=resource, action=action)
+        client.wait_operation("serviceusage", op, module.params["wait_timeout"], resource=resource, action=action)
+
+    client.consistency.call(once, service_usage_busy, client.note_wait(path))
 
 
 def run(module):
@@ -114,19 +131,13 @@ def run(module):
         if wanted == "ENABLED":
             for start in range(0, len(todo), BATCH):
                 chunk = todo[start:start + BATCH]
-                resource = "projects/%s (%s)" % (project, ", ".join(chunk))
-                op = client.request("POST", "serviceusage", "v1/projects/%s/services:batchEnable" % project,
-                                    body={"serviceIds": chunk}, resource=resource, action="enable services")
-                client.wait_operation("serviceusage", op, params["wait_timeout"], resource=resource,
-                                      action="enable services")
+                change(module, "v1/projects/%s/services:batchEnable" % project, {"serviceIds": chunk},
+                       "projects/%s (%s)" % (project, ", ".join(chunk)), "enable services")
         else:
             for name in todo:
                 resource = "projects/%s/services/%s" % (project, name)
-                op = client.request("POST", "serviceusage", "v1/%s:disable" % resource,
-                                    body={"disableDependentServices": params["disable_dependent_services"]},
-                                    resource=resource, action="disable service")
-                client.wait_operation("serviceusage", op, params["wait_timeout"], resource=resource,
-                                      action="disable service")
+                change(module, "v1/%s:disable" % resource,
+                       {"disableDependentServices": params["disable_dependent_services"]}, resource, "disable service")
     after = dict(current)
     for name in todo:
         after[name] = wanted

@@ -192,7 +192,9 @@ def run(module):
         if current is not None:
             actions.append("delete")
             if not module.check_mode:
-                client.request("DELETE", "iam", "v1/" + name, resource=name, action="delete service account")
+                # A retried DELETE answering 404 means the first attempt landed.
+                client.request("DELETE", "iam", "v1/" + name, resource=name, action="delete service account",
+                               landed_if=lambda exc: exc.is_not_found)
         finish(module, actions, None, (email, name), (before, {}))
         return
 
@@ -225,19 +227,17 @@ def run(module):
 
 
 def create(client, project, name, account_id, account):
+    """Create the account, then wait until it is visible: IAM answers 404 for a new account for a while."""
     try:
-        return client.request("POST", "iam", "v1/projects/%s/serviceAccounts" % project,
-                              body={"accountId": account_id, "serviceAccount": account},
-                              resource=name, action="create service account")
+        client.request("POST", "iam", "v1/projects/%s/serviceAccounts" % project,
+                       body={"accountId": account_id, "serviceAccount": account},
+                       resource=name, action="create service account")
     except GcpError as exc:
         # Created between our GET and POST (a retried request that had landed, or a concurrent
         # run): converge on the account that exists.
         if exc.google_status != "ALREADY_EXISTS":
             raise
-        existing = client.get_or_none("iam", "v1/" + name, resource=name, action="read service account")
-        if existing is None:
-            raise
-        return existing
+    return client.wait_visible("iam", "v1/" + name, resource=name, action="read new service account")
 
 
 def finish(module, actions, account, ids, diff):

@@ -117,7 +117,7 @@ retries_used:
   sample: [{"http_status": 503, "google_status": "UNAVAILABLE", "path": "v1/projects/p/...", "wait": 0.41}]
 """
 
-from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpModule
+from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpError, GcpModule
 from ansible_collections.keyless.wif.plugins.module_utils.gcp_iam import (
     POLICY_VERSION,
     aws_role_principal,
@@ -221,16 +221,28 @@ def run(module):
     resource = "projects/%s/serviceAccounts/%s" % (params["project"], email)
     client = module.client
 
+    present = params["state"] == "present"
+    # A new account's policy answers 404 for a while: wait for it when adding members. With
+    # nothing to add (absent) or nothing to write (check mode, where the account may only be
+    # predicted), a missing account has an empty policy.
+    wait_visible = present and not module.check_mode
+
     def read():
-        return client.request("POST", "iam", "v1/%s:getIamPolicy" % resource,
-                              params={"options.requestedPolicyVersion": POLICY_VERSION},
-                              resource=resource, action="read IAM policy of", write=False)
+        try:
+            return client.request("POST", "iam", "v1/%s:getIamPolicy" % resource,
+                                  params={"options.requestedPolicyVersion": POLICY_VERSION},
+                                  resource=resource, action="read IAM policy of", write=False,
+                                  wait_visible=wait_visible)
+        except GcpError as exc:
+            if exc.is_not_found and not wait_visible:
+                return {}
+            raise
 
     def write(policy):
         return client.request("POST", "iam", "v1/%s:setIamPolicy" % resource, body={"policy": policy},
                               resource=resource, action="set IAM policy of", retry_aborted=False)
 
-    changed, before, after, policy = module.ensure_bindings(read, write, wanted, params["state"] == "present")
+    changed, before, after, policy = module.ensure_bindings(read, write, wanted, present)
     module.exit(changed, before=before, after=after, bindings=after, members=members, conversions=conversions,
                 etag=policy.get("etag", ""), version=int(policy.get("version") or 1),
                 service_account_email=email)

@@ -48,6 +48,30 @@ options:
         service.
       - The file is read on the host, so its values never travel through task arguments or appear in the output.
     type: path
+  wait_timeout:
+    description:
+      - Seconds to keep re-running the check while its diagnosis is one of O(wait_for). IAM policy changes
+        "typically propagate in 2 minutes, but could take 7 minutes or longer" (Google), and new pools and providers
+        take a while to reach STS. Progress is printed on the controller, for example
+        C(waiting for IAM propagation (40 s of 600 s)). V(0) checks once.
+      - Handled by the action plugin on the controller.
+    type: float
+    default: 0
+  wait_interval:
+    description: Seconds between two checks while waiting (handled by the action plugin).
+    type: float
+    default: 10
+  wait_for:
+    description: Diagnosis codes that are waited out, because they can be propagation delays (handled by the action plugin).
+    type: list
+    elements: str
+    default: [binding_missing, invalid_target, attribute_condition, service_account_not_found, iamcredentials_api_disabled]
+  expect:
+    description:
+      - The outcome the caller expects, V(ok) or a diagnosis code; the wait ends as soon as it is seen (handled by
+        the action plugin).
+    type: str
+    default: ok
   fail_on_error:
     description:
       - Fail the task when a hop fails. With V(false) the task succeeds and RV(ok) is V(false); the diagnosis is returned either way.
@@ -153,6 +177,10 @@ service_account:
   description: The service account the JSON impersonates.
   returned: always
   type: str
+service_account_project:
+  description: The project ID in the service account's e-mail, or null for another kind of account.
+  returned: always
+  type: str
 audience:
   description: The STS audience in the JSON.
   returned: always
@@ -166,6 +194,21 @@ access_token_expiry:
   returned: when the impersonation hop succeeded
   type: str
   sample: "2026-11-25T21:00:00Z"
+principal_set:
+  description: The member C(roles/iam.workloadIdentityUser) must name for this caller, once the caller's role is known.
+  returned: always
+  type: str
+  sample: >-
+    principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aws/attribute.aws_role/arn:aws:sts::1111:assumed-role/app
+waited_seconds:
+  description: Seconds spent waiting for propagation (see O(wait_timeout)).
+  returned: always
+  type: float
+waited_for:
+  description: The diagnoses that were waited out, in the order they were seen.
+  returned: always
+  type: list
+  elements: str
 total_ms:
   description: Sum of the hop durations in milliseconds.
   returned: always
@@ -187,6 +230,7 @@ except ImportError:
     HAS_GOOGLE_AUTH = False
     GOOGLE_AUTH_IMPORT_ERROR = traceback.format_exc()
 
+from ansible_collections.keyless.wif.plugins.module_utils.gcp_consistency import PROPAGATION_DIAGNOSES
 from ansible_collections.keyless.wif.plugins.module_utils.wif_check import Checker, credential_mode, read_environment_file
 
 
@@ -234,6 +278,11 @@ def main():
             metadata_timeout=dict(type="float", default=2.0),
             fail_on_error=dict(type="bool", default=True),
             environment_file=dict(type="path"),
+            # Used by the action plugin, which re-runs the module; accepted here so a direct run validates them.
+            wait_timeout=dict(type="float", default=0.0),
+            wait_interval=dict(type="float", default=10.0),
+            wait_for=dict(type="list", elements="str", default=list(PROPAGATION_DIAGNOSES)),
+            expect=dict(type="str", default="ok"),
         ),
         supports_check_mode=True,
     )

@@ -113,11 +113,12 @@ def test_connection_refused_is_retried_and_mapped():
     assert "UNAVAILABLE" in str(info.value) and "ConnectionError" in str(info.value)
 
 
-def test_read_timeout_on_write_is_not_retried():
-    client, session, _unused1 = make_client([requests.exceptions.ReadTimeout("slow")] * 3)
-    with pytest.raises(GcpError):
+def test_read_timeout_on_write_is_retried_and_marks_the_outcome_unknown():
+    client, session, _unused1 = make_client([requests.exceptions.ReadTimeout("slow")] * 3, retries=2)
+    with pytest.raises(GcpError) as info:
         client.request("POST", "iam", "v1/x")
-    assert len(session.calls) == 1
+    assert len(session.calls) == 3
+    assert info.value.write_uncertain
 
 
 def test_get_or_none_maps_404():

@@ -83,8 +83,10 @@ def test_api_error_is_one_clear_line(play, emu):
           {"pool_id": "no-such-pool", "provider_id": "aws-provider", "account_id": "111111111111"}, ignore_errors=True),
         t("policy of missing account", "gcp_service_account_iam_member",
           {"service_account": "no-such-account", "role": "roles/iam.workloadIdentityUser",
-           "members": ["user:a@example.com"]}, ignore_errors=True),
+           "members": ["user:a@example.com"], "consistency_timeout": 3}, ignore_errors=True),
     ])
+    # A new account's policy answers 404 for a while, so a missing one is waited for, within the bound.
+    assert "consistency_timeout=3s" in result["policy of missing account"]["result"]["msg"]
     for name, google_status in (("provider in missing pool", "NOT_FOUND"), ("policy of missing account", "NOT_FOUND")):
         rec = result[name]
         assert rec["status"] == "failed"

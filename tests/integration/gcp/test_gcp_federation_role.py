@@ -148,3 +148,14 @@ def test_types_that_are_unambiguous_are_coerced(emu, play):
     provider = next(p for p in emu.state()["providers"].values() if p["name"].endswith("/role-test/providers/aws-provider"))
     assert provider["aws"]["accountId"] == AWS_ACCOUNT
     assert provider["attributeCondition"] == "(attribute.aws_role in [\"arn:aws:sts::%s:assumed-role/wif-bound-role\"])" % AWS_ACCOUNT
+
+
+def test_check_mode_on_a_fresh_project_predicts_what_apply_then_changes(emu, play):
+    # Before, check mode failed reading the policy of the service account it had only predicted (404).
+    check = play([role_task(), report_task()], extra_args=("--check",))
+    assert check.rc == 0, check.output[-4000:]
+    assert emu.writes() == []
+    apply = play([role_task(), report_task()])
+    assert apply.rc == 0, apply.output[-4000:]
+    assert changed_tasks(check) == changed_tasks(apply)
+    assert check["report"]["result"]["msg"] == apply["report"]["result"]["msg"]
