@@ -514,6 +514,7 @@ class GcpClient:
         return None
 
     def _get_json(self, service, path):
+        """One plain GET, outside request(): no consistency window, so no SERVICE_DISABLED recursion."""
         try:
             response = self.session.request("GET", self.url(service, path), timeout=self.request_timeout,
                                             headers={"User-Agent": USER_AGENT})
