@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .gcp_harness import Emulator, run_play
+from .gcp_harness import NO_DELAYS, Emulator, run_play
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +28,12 @@ def play(emu, tmp_path):
     def _run(tasks, **kw):
         return run_play(emu, tmp_path, tasks, **kw)
     return _run
+
+
+@pytest.fixture
+def delays(emu):
+    """Set the emulator's consistency delays for one test; always back to none afterwards."""
+    def _set(**values):
+        return emu.admin("POST", "consistency", values)
+    yield _set
+    emu.admin("POST", "consistency", NO_DELAYS)

@@ -31,6 +31,9 @@ PROJECT_NUMBER = "123456789012"
 OTHER_PROJECT_ID = "wif-other"
 OTHER_PROJECT_NUMBER = "210987654321"
 AWS_ACCOUNT = "111111111111"
+# The emulator's consistency section with every delay off (its default).
+NO_DELAYS = {"service_account_visibility_seconds": 0, "iam_propagation_seconds": 0,
+             "provider_propagation_seconds": 0, "service_enablement_seconds": 0}
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).with_name("ansible-playbook"))
 
 CONFIG: dict[str, Any] = {

@@ -17,21 +17,12 @@ SA_ID = "slow-sa"
 SA_EMAIL = "%s@%s.iam.gserviceaccount.com" % (SA_ID, PROJECT_ID)
 SA_MEMBER = "serviceAccount:" + SA_EMAIL
 POOL = {"pool_id": "slow-pool", "display_name": "slow"}
-NO_DELAYS = {"service_account_visibility_seconds": 0, "iam_propagation_seconds": 0,
-             "provider_propagation_seconds": 0, "service_enablement_seconds": 0}
 
 
 def t(name, module, args, **extra):
     return dict({"name": name, "keyless.wif." + module: args}, **extra)
 
 
-@pytest.fixture
-def delays(emu):
-    """Set consistency delays for one test; always back to none afterwards."""
-    def _set(**values):
-        return emu.admin("POST", "consistency", values)
-    yield _set
-    emu.admin("POST", "consistency", NO_DELAYS)
 
 
 def reasons(record):

@@ -21,8 +21,6 @@ AUDIENCE = ("//iam.googleapis.com/projects/%s/locations/global/workloadIdentityP
             % (PROJECT_NUMBER, POOL))
 PRINCIPAL = ("principalSet://iam.googleapis.com/projects/%s/locations/global/workloadIdentityPools/%s"
              "/attribute.aws_role/arn:aws:sts::%s:assumed-role/wif-bound-role" % (PROJECT_NUMBER, POOL, AWS_ACCOUNT))
-NO_DELAYS = {"service_account_visibility_seconds": 0, "iam_propagation_seconds": 0,
-             "provider_propagation_seconds": 0, "service_enablement_seconds": 0}
 
 
 @pytest.fixture
@@ -35,12 +33,6 @@ def imds():
         server.stop()
 
 
-@pytest.fixture
-def delays(emu):
-    def _set(**values):
-        return emu.admin("POST", "consistency", values)
-    yield _set
-    emu.admin("POST", "consistency", NO_DELAYS)
 
 
 @pytest.fixture
