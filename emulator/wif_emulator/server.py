@@ -189,29 +189,15 @@ class EmulatorServer:
                 raise OSError(exc.errno, f"{exc.strerror} (TLS listener {self.tls_host}:{self.tls_port})") from exc
             self._tls_httpd.ssl_context = self.tls_context
             self.tls_port = self._tls_httpd.server_address[1]
-            self._tls_thread = threading.Thread(target=self._tls_httpd.serve_forever, name="wif-emulator-tls",
-                                                daemon=True)
-            self._tls_thread.start()
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="wif-emulator",
-                                        daemon=True)
-        self._thread.start()
+            self._tls_thread = _serve(self._tls_httpd, "wif-emulator-tls")
+        self._thread = _serve(self._httpd, "wif-emulator")
         return self
 
     def stop(self) -> None:
-        if self._tls_httpd is not None:
-            self._tls_httpd.shutdown()
-            self._tls_httpd.server_close()
-            self._tls_httpd = None
-        if self._tls_thread is not None:
-            self._tls_thread.join(timeout=5)
-            self._tls_thread = None
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        _shut_down(self._tls_httpd, self._tls_thread)
+        self._tls_httpd = self._tls_thread = None
+        _shut_down(self._httpd, self._thread)
+        self._httpd = self._thread = None
 
     @property
     def base_url(self) -> str:
@@ -231,3 +217,19 @@ class EmulatorServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _serve(httpd: ThreadingHTTPServer, name: str) -> threading.Thread:
+    # A short poll interval: shutdown() waits for the loop's next poll (0.5 s by default), which
+    # every test that stops an emulator would pay.
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def _shut_down(httpd: ThreadingHTTPServer | None, thread: threading.Thread | None) -> None:
+    if httpd is not None:
+        httpd.shutdown()
+        httpd.server_close()
+    if thread is not None:
+        thread.join(timeout=5)
