@@ -56,6 +56,22 @@ class ActionModule(ActionBase):
         fail_on_error = module_args.get("fail_on_error", True)
         module_args["fail_on_error"] = False
 
+        try:
+            answer, waited, seen = self._check_until_settled(module_args, task_vars, timeout, interval, wait_for, expect)
+        finally:
+            # As the normal action does: the module's temporary directory on the host goes.
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+        answer["waited_seconds"] = round(waited, 1)
+        answer["waited_for"] = seen
+        result.update(answer)
+        if not answer.get("ok") and answer.get("diagnosis") and _truthy(fail_on_error) and not answer.get("failed"):
+            diag = answer["diagnosis"]
+            result["failed"] = True
+            result["msg"] = to_text("hop %s failed: %s Fix: %s" % (answer.get("failed_hop"), diag["cause"], diag["fix"]))
+        return result
+
+    def _check_until_settled(self, module_args, task_vars, timeout, interval, wait_for, expect):
+        """Run the check until it passes, shows ``expect`` or a final diagnosis, or ``timeout`` is spent."""
         host = task_vars.get("inventory_hostname", "") if task_vars else ""
         start = time.monotonic()
         seen = []
@@ -65,22 +81,13 @@ class ActionModule(ActionBase):
             code = (answer.get("diagnosis") or {}).get("code")
             waited = time.monotonic() - start
             if answer.get("ok") or not code or code == expect or code not in wait_for:
-                break
+                return answer, waited, seen
             if code not in seen:
                 seen.append(code)
             if waited + interval > timeout:
-                break
-            display.display("%s: waiting for %s (%d s of %d s): %s"
-                            % (host, waiting_for(code), waited, timeout, code))
+                return answer, waited, seen
+            display.display("%s: waiting for %s (%d s of %d s): %s" % (host, waiting_for(code), waited, timeout, code))
             time.sleep(interval)
-        answer["waited_seconds"] = round(waited, 1)
-        answer["waited_for"] = seen
-        result.update(answer)
-        if not answer.get("ok") and answer.get("diagnosis") and _truthy(fail_on_error) and not answer.get("failed"):
-            diag = answer["diagnosis"]
-            result["failed"] = True
-            result["msg"] = to_text("hop %s failed: %s Fix: %s" % (answer.get("failed_hop"), diag["cause"], diag["fix"]))
-        return result
 
 
 def _truthy(value):
