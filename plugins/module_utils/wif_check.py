@@ -761,7 +761,8 @@ def propagation_verdict(check, policy_read):
         return ""
     email = check.get("service_account") or "the service account"
     if not policy_read or policy_read.get("skipped"):
-        return "The controller did not look at the policy of %s (verify_controller_check is false)." % email
+        return ("The controller did not look at the policy of %s (verify_controller_check is false, or the caller's "
+                "role is unknown)." % email)
     if policy_read.get("failed"):
         return "The controller could not read the policy of %s: %s" % (email, policy_read.get("msg", ""))
     if policy_read.get("changed"):

@@ -325,3 +325,31 @@ def test_durations_come_from_the_clock():
 def test_mode_detection_matches_litellm():
     assert wif_check.credential_mode(info()) == "ec2"
     assert wif_check.credential_mode(info(aws_role_name="arn:aws:iam::1:role/x")) == "explicit"
+
+
+# ---- after a wait that gave up ------------------------------------------------------------
+
+def _gave_up(code="binding_missing"):
+    return {"diagnosis": {"code": code}, "waited_seconds": 600.4, "service_account": "sa@p.iam.gserviceaccount.com",
+            "principal_set": "principalSet://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/attribute.aws_role/r"}
+
+
+def test_verdict_propagation_when_the_controller_sees_the_binding():
+    text = wif_check.propagation_verdict(_gave_up(), {"changed": False})
+    assert text.startswith("The controller sees principalSet://") and "the cause is IAM propagation" in text
+    assert "after 600 s" in text
+
+
+def test_verdict_missing_when_the_controller_would_add_it():
+    assert wif_check.propagation_verdict(_gave_up(), {"changed": True}).endswith("the binding is missing.")
+
+
+def test_verdict_says_when_the_controller_could_not_look():
+    assert "could not read the policy" in wif_check.propagation_verdict(_gave_up(), {"failed": True, "msg": "no ADC"})
+    assert "did not look" in wif_check.propagation_verdict(_gave_up(), {"skipped": True})
+    assert "did not look" in wif_check.propagation_verdict(_gave_up(), None)
+
+
+def test_verdict_is_empty_for_other_diagnoses():
+    assert wif_check.propagation_verdict(_gave_up("invalid_target"), {"changed": False}) == ""
+    assert wif_check.propagation_verdict({"ok": True, "diagnosis": None}, None) == ""
