@@ -477,9 +477,8 @@ class GcpClient:
         def not_agreed(exc):
             if not isinstance(exc, GcpError):
                 return None
-            if wait_visible and not_found(exc):
-                return not_found(exc)
-            return service_account_missing(exc) or service_usage_busy(exc) or self._propagating_service(exc)
+            return ((wait_visible and not_found(exc)) or service_account_missing(exc) or service_usage_busy(exc)
+                    or self._propagating_service(exc))
 
         result = self.consistency.call(with_retries, not_agreed, self.note_wait(path))
         if is_write:
@@ -605,12 +604,13 @@ class GcpClient:
 
 def _refused(exc):
     """True when a ConnectionError means the connection was never made (nothing was sent)."""
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
     try:
         from urllib3.exceptions import NewConnectionError  # noqa: PLC0415 - only needed on this path
     except ImportError:  # pragma: no cover
         return False
-    return isinstance(reason, NewConnectionError) or isinstance(exc.args[0] if exc.args else None, NewConnectionError)
+    # requests wraps urllib3's MaxRetryError, whose reason is the NewConnectionError.
+    first = exc.args[0] if exc.args else None
+    return isinstance(first, NewConnectionError) or isinstance(getattr(first, "reason", None), NewConnectionError)
 
 
 _GRPC_CODES = {

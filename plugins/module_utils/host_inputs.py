@@ -12,7 +12,6 @@ values are never put into a message.
 
 from __future__ import annotations
 
-import math
 import re
 
 from ansible_collections.keyless.wif.plugins.module_utils import inputs
@@ -236,22 +235,6 @@ def _check_models(field, models, default_credentials):
                                   % ", ".join(unknown))
 
 
-def _number(raw):
-    """A finite float from a number or numeric string (Jinja renders numbers as strings), else None."""
-    try:
-        value = None if isinstance(raw, bool) else float(raw)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _seconds_between(where, raw, lowest, highest):
-    value = _number(raw)
-    if value is None or not lowest <= value <= highest:
-        raise ValidationError(where, "must be a number of seconds from %s to %s" % (lowest, highest), raw)
-    return value
-
-
 def check_verify(variables):
     var, field = inputs.prefixed(variables, "verify_")
     expect = inputs.text(field("expect"), var("expect"), required=True)
@@ -262,11 +245,11 @@ def check_verify(variables):
     if var("environment_file"):
         inputs.absolute_path(field("environment_file"), var("environment_file"))
     for name in ("check_timeout", "metadata_timeout"):
-        value = _number(var(name))
+        value = inputs.number(var(name))
         if value is None or value <= 0:
             raise ValidationError(field(name), "must be a positive number of seconds", var(name))
-    _seconds_between(field("propagation_timeout"), var("propagation_timeout"), 0, 7200)
-    _seconds_between(field("propagation_interval"), var("propagation_interval"), 1, 600)
+    inputs.seconds(field("propagation_timeout"), var("propagation_timeout"), 0, 7200)
+    inputs.seconds(field("propagation_interval"), var("propagation_interval"), 1, 600)
     inputs.boolean(field("controller_check"), var("controller_check"))
     statuses = var("completion_retry_statuses")
     if not isinstance(statuses, list):

@@ -13,6 +13,7 @@ names the variable and the rule.
 from __future__ import annotations
 
 import ipaddress
+import math
 import posixpath
 import re
 
@@ -110,6 +111,22 @@ def integer(field, value, minimum=None, maximum=None):
     if maximum is not None and value > maximum:
         raise ValidationError(field, "must be at most %d" % maximum, value)
     return value
+
+
+def number(value):
+    """A finite float from a number or numeric string (Jinja renders numbers as strings), else None."""
+    try:
+        result = None if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        return None
+    return result if math.isfinite(result) else None
+
+
+def seconds(field, value, lowest, highest):
+    result = number(value)
+    if result is None or not lowest <= result <= highest:
+        raise ValidationError(field, "must be a number of seconds from %s to %s" % (lowest, highest), value)
+    return result
 
 
 def mapping(field, value):
