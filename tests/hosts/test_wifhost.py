@@ -205,6 +205,38 @@ def test_down_cleans_up_after_a_crash(host):
     assert leftovers(host, "kwt-d") == []
 
 
+@pytest.mark.slow
+def test_a_killed_run_does_not_block_the_next_on_another_network(host):
+    """A run killed mid-way (as at the end of a CI job) leaves an instance with no process left; the
+    next run, on another bridge, removes those leftovers instead of refusing to start."""
+    host("up", "kwt-e", "--ip", "10.213.9.15/24", "--account-id", "111111111111", "--role", "r1")
+    for group in ("nspawn-kwt-e", "kwif-imds-kwt-e"):
+        wifhost.signal_pids(wifhost.cgroup_pids(group), signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while (wifhost.cgroup_pids("nspawn-kwt-e") or wifhost.cgroup_pids("kwif-imds-kwt-e")) \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    other = ["--bridge", "kwiftest1", "--host-addr", "10.213.8.1/24"]
+    proc = host("up", "kwt-f", "--ip", "10.213.8.11/24", *other, "--account-id", "111111111111", "--role", "r1")
+    assert "removing leftovers of kwt-e" in proc.stderr
+    assert [i["name"] for i in json.loads(host("status", "--json").stdout)["instances"]] == ["kwt-f"]
+    left = leftovers(host, "kwt-e")
+    assert not [x for x in left if "kwt-e" in x or wifhost.veth_host("kwt-e") in x or BRIDGE in x], left
+    assert not wifhost.link_exists(BRIDGE)
+
+
+def test_a_network_in_use_is_never_taken_over(tmp_path, monkeypatch):
+    """While an instance of the recorded network still runs, another network is refused, naming it."""
+    state = tmp_path / "state"
+    monkeypatch.setattr(wifhost, "STATE_ROOT", state)
+    (state / "instances" / "busy").mkdir(parents=True)
+    wifhost.write_json(state / "net.json", {"bridge": "lo", "host_addr": "127.0.0.1/8"})
+    monkeypatch.setattr(wifhost, "instance_running", lambda name: True)
+    with pytest.raises(wifhost.WifHostError, match=r"already up as lo 127.0.0.1/8, used by busy; asked for kwiftest1"):
+        wifhost.ensure_bridge("kwiftest1", "10.213.8.1/24", 8470, False)
+    assert (state / "instances" / "busy").is_dir()
+
+
 # --------------------------------------------------------------------------- sandbox CA, TLS, names
 
 

@@ -571,13 +571,36 @@ def net_meta() -> dict:
     return read_json(STATE_ROOT / "net.json")
 
 
-def ensure_bridge(bridge: str, host_addr: str, emulator_port: int, firewall: bool) -> dict:
+def instance_running(name: str) -> bool:
+    return bool(cgroup_pids(f"nspawn-{name}")) or pid_alive(read_json(inst_dir(name) / "instance.json").get("nspawn_pid"))
+
+
+def reap_stale(starting: str | None = None) -> list[str]:
+    """Removes what a killed run left behind: instances with no process left, then the network if
+    nothing uses it any more. Never touches an instance or emulator that still runs, nor the
+    instance being started."""
+    reaped = []
+    for name in instance_names():
+        if name != starting and not instance_running(name):
+            log(f"removing leftovers of {name} (no process left)")
+            down_one(name, 5)
+            reaped.append(f"instance {name}")
+    return reaped + gc_shared(starting)
+
+
+def ensure_bridge(bridge: str, host_addr: str, emulator_port: int, firewall: bool, starting: str | None = None) -> dict:
     iface = parse_host_addr(host_addr)
     meta = net_meta()
     if meta and (meta.get("bridge") != bridge or meta.get("host_addr") != str(iface)) \
             and link_exists(meta.get("bridge", "")):
-        raise WifHostError(f"test network already up as {meta['bridge']} {meta['host_addr']}; "
-                               f"asked for {bridge} {iface} (run `wifhost.py down --all` first)")
+        reap_stale(starting)
+        if link_exists(meta["bridge"]):
+            users = [n for n in instance_names() if n != starting and instance_running(n)]
+            if pid_alive(read_json(STATE_ROOT / "emulator.json").get("pid")):
+                users.append("the emulator")
+            raise WifHostError(f"test network already up as {meta['bridge']} {meta['host_addr']}, used by "
+                               f"{', '.join(users) or 'nothing known'}; asked for {bridge} {iface} "
+                               "(run `wifhost.py down --all` first)")
     if not link_exists(bridge):
         overlap = routes_overlapping(iface.network, bridge)
         if overlap:
@@ -607,10 +630,11 @@ def ensure_nspawn_tmpfs() -> None:
     NSPAWN_TMPFS_MARKER.write_text("1\n")   # inside the tmpfs: whoever finds it knows it is ours
 
 
-def gc_shared() -> list[str]:
-    """Removes the bridge, firewall and tmpfs once no instance and no emulator uses them."""
+def gc_shared(starting: str | None = None) -> list[str]:
+    """Removes the bridge, firewall and tmpfs once no instance (but the one being started) and no
+    emulator uses them."""
     removed: list[str] = []
-    if instance_names() or pid_alive(read_json(STATE_ROOT / "emulator.json").get("pid")):
+    if [n for n in instance_names() if n != starting] or pid_alive(read_json(STATE_ROOT / "emulator.json").get("pid")):
         return removed
     meta = net_meta()
     bridge = meta.get("bridge", DEFAULT_BRIDGE)
@@ -985,7 +1009,7 @@ def start_instance(args: argparse.Namespace, name: str, ip: ipaddress.IPv4Interf
                   "identity_file": str(key), "netns": str(netns_path(name)), "veth": veth_host(name),
                   "state_dir": str(d), "image": str(image), "cgroup": f"nspawn-{name}"}
     write_json(d / "instance.json", info)
-    net = ensure_bridge(args.bridge, args.host_addr, args.emulator_port, not args.no_firewall)
+    net = ensure_bridge(args.bridge, args.host_addr, args.emulator_port, not args.no_firewall, starting=name)
     info["bridge"], info["host_addr"] = net["bridge"], net["host_addr"]
     ensure_nspawn_tmpfs()
     setup_netns(name, ip, args.bridge)
