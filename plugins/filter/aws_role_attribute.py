@@ -40,13 +40,13 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.keyless.wif.plugins.module_utils import aws_arn
+from ansible_collections.keyless.wif.plugins.module_utils.wif import names
 
 
 def aws_role_attribute(arn):
     try:
-        return aws_arn.role_identity(arn, field="aws_role_attribute input")["aws_role"]
-    except aws_arn.ArnError as exc:
+        return names.role_identity(arn, field="aws_role_attribute input")["aws_role"]
+    except names.ArnError as exc:
         raise AnsibleFilterError(str(exc)) from exc
 
 

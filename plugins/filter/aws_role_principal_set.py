@@ -45,15 +45,15 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.keyless.wif.plugins.module_utils import aws_arn
+from ansible_collections.keyless.wif.plugins.module_utils.wif import names
 
 
 def aws_role_principal_set(arn, project_number, pool_id):
     try:
-        value = aws_arn.role_identity(arn, field="aws_role_principal_set input")["aws_role"]
-    except aws_arn.ArnError as exc:
+        value = names.role_identity(arn, field="aws_role_principal_set input")["aws_role"]
+    except names.ArnError as exc:
         raise AnsibleFilterError(str(exc)) from exc
-    return aws_arn.aws_role_principal_set(str(project_number), pool_id, value)
+    return names.aws_role_principal_set(str(project_number), pool_id, value)
 
 
 class FilterModule:

@@ -43,8 +43,8 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.keyless.wif.plugins.module_utils.federation import plan
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import ValidationError
+from ansible_collections.keyless.wif.plugins.module_utils.wif.federation import plan
+from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import ValidationError
 
 
 def gcp_federation_plan(variables, identity_arns=None):

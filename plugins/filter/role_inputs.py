@@ -41,8 +41,8 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.keyless.wif.plugins.module_utils import host_inputs
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import ValidationError
+from ansible_collections.keyless.wif.plugins.module_utils.wif import host_inputs
+from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import ValidationError
 
 CHECKS = {
     "external_account": host_inputs.check_external_account,

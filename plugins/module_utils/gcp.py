@@ -39,7 +39,7 @@ from ansible_collections.keyless.wif.plugins.module_utils.gcp_consistency import
     service_usage_busy,
 )
 from ansible_collections.keyless.wif.plugins.module_utils.gcp_iam import apply_bindings, binding_view
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import (
+from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
     ValidationError,
     check_project,
     check_url,

@@ -10,8 +10,8 @@ read-modify-write loop itself lives in gcp.GcpClient.modify_iam_policy.
 
 from __future__ import annotations
 
-from ansible_collections.keyless.wif.plugins.module_utils.aws_arn import aws_role_principal_set
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import (
+from ansible_collections.keyless.wif.plugins.module_utils.wif.names import aws_role_principal_set
+from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
     ValidationError,
     check_condition,
     check_member,

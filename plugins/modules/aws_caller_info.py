@@ -134,8 +134,8 @@ region:
 import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.keyless.wif.plugins.module_utils.aws_arn import REGION_RE, ArnError, aws_role_principal_set, role_identity
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import PROJECT_NUMBER_RE, WIF_ID_RE, ValidationError, check_url
+from ansible_collections.keyless.wif.plugins.module_utils.wif.names import REGION_RE, ArnError, aws_role_principal_set, role_identity
+from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import PROJECT_NUMBER_RE, WIF_ID_RE, ValidationError, check_url
 
 try:
     import boto3

@@ -85,7 +85,7 @@ retries_used:
 
 from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpModule
 from ansible_collections.keyless.wif.plugins.module_utils.gcp_consistency import service_usage_busy
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import ValidationError, check_service_name
+from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import ValidationError, check_service_name
 
 BATCH = 20
 

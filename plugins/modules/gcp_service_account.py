@@ -133,7 +133,7 @@ retries_used:
 """
 
 from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpError, GcpModule, snake
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import (
+from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
     EMAIL_RE,
     SA_DESCRIPTION_MAX,
     SA_DISPLAY_NAME_MAX,

@@ -128,7 +128,7 @@ from ansible_collections.keyless.wif.plugins.module_utils.gcp_iam import (
     parse_pool,
     validate_bindings,
 )
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import (
+from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
     EMAIL_RE,
     ValidationError,
     check_condition,

@@ -188,7 +188,7 @@ retries_used:
 """
 
 from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpModule
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import (
+from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
     CONDITION_VARIABLES,
     WIF_DESCRIPTION_MAX,
     WIF_DISPLAY_NAME_MAX,

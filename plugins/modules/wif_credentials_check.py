@@ -231,7 +231,7 @@ except ImportError:
     GOOGLE_AUTH_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.keyless.wif.plugins.module_utils.gcp_consistency import PROPAGATION_DIAGNOSES
-from ansible_collections.keyless.wif.plugins.module_utils.wif_check import Checker, credential_mode, read_environment_file
+from ansible_collections.keyless.wif.plugins.module_utils.wif.check import Checker, credential_mode, read_environment_file
 
 
 def explicit_credentials(params):

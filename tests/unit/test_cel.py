@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from ansible_collections.keyless.wif.plugins.module_utils import cel
+from ansible_collections.keyless.wif.plugins.module_utils.wif import cel
 
 WIF_VARIABLES = {"assertion", "attribute", "google"}
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.keyless.wif.plugins.module_utils import cel
-from ansible_collections.keyless.wif.plugins.module_utils.federation import plan
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import ValidationError
+from ansible_collections.keyless.wif.plugins.module_utils.wif import cel
+from ansible_collections.keyless.wif.plugins.module_utils.wif.federation import plan
+from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import ValidationError
 
 ACCT = "111111111111"
 BASE = {

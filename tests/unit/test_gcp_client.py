@@ -12,7 +12,7 @@ from ansible_collections.keyless.wif.plugins.module_utils.gcp import (
     error_from_response,
     resolve_endpoints,
 )
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import ValidationError
+from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import ValidationError
 from gcp_fakes import FakeClock, FakeResponse, ScriptedSession, google_error
 
 ENDPOINTS = {"iam": "http://emu", "cloudresourcemanager": "http://emu", "serviceusage": "http://emu"}

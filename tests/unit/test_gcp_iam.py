@@ -12,7 +12,7 @@ from ansible_collections.keyless.wif.plugins.module_utils.gcp_iam import (
     parse_pool,
     validate_bindings,
 )
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import ValidationError
+from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import ValidationError
 
 POOL = "principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aws-pool"
 COND = {"title": "t", "expression": "request.time < timestamp('2030-01-01T00:00:00Z')"}

@@ -9,8 +9,8 @@ import json
 import urllib.parse
 
 import pytest
-from ansible_collections.keyless.wif.plugins.module_utils import wif_check
-from ansible_collections.keyless.wif.plugins.module_utils.wif_check import Checker, HttpAnswer, NoAnswer
+from ansible_collections.keyless.wif.plugins.module_utils.wif import check as wif_check
+from ansible_collections.keyless.wif.plugins.module_utils.wif.check import Checker, HttpAnswer, NoAnswer
 
 AUDIENCE = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aws-hosts/providers/aws-ec2"
 SA = "litellm-vertex@wif-sandbox.iam.gserviceaccount.com"

@@ -1,7 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: keyless.wif contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""AWS ARN parsing and the forms Google's default AWS attribute mapping produces.
+"""Every name the federation passes around: one parser and one formatter each.
+
+AWS ARNs (and the forms Google's default AWS attribute mapping produces), pool and provider
+resource names, the provider's audience, the principalSet member, and service-account
+e-mails (and the impersonation URL that carries one). Nothing else in the collection
+builds or splits these strings.
 
 An EC2 instance calls STS as ``arn:aws:sts::ACCT:assumed-role/ROLE/i-0abc...``; Google's
 default mapping turns that into ``attribute.aws_role = arn:aws:sts::ACCT:assumed-role/ROLE``.
@@ -12,6 +17,7 @@ binding this collection writes is built from the assumed-role form.
 from __future__ import annotations
 
 import re
+import urllib.parse
 
 PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc")
 # Whole-string patterns (always used with fullmatch) with ASCII classes only: `$` would let a
@@ -116,10 +122,87 @@ def _check_role_name(name, field, arn):
         raise ArnError("%s has an invalid role name %r (1-64 of letters, digits and +=,.@_-) in %r" % (field, name, arn))
 
 
+# --------------------------------------------------------------------------- Google names
+
+IAM_HOST = "iam.googleapis.com"
+SA_EMAIL_SUFFIX = ".iam.gserviceaccount.com"
+# Whole-string patterns, used with fullmatch (`$` would let a trailing newline through).
+_POOL_RE = re.compile(r"projects/(?P<project>[^/\s]+)/locations/global/workloadIdentityPools/(?P<pool>[^/\s]+)")
+_PROVIDER_RE = re.compile(_POOL_RE.pattern + r"/providers/(?P<provider>[^/\s]+)")
+_AUDIENCE_RE = re.compile(r"//" + re.escape(IAM_HOST) + "/" + _PROVIDER_RE.pattern)
+_IMPERSONATION_PATH_RE = re.compile(r"/projects/[^/]+/serviceAccounts/(?P<email>[^/:]+):generateAccessToken\Z")
+
+
 def pool_name(project_number, pool_id):
     return "projects/%s/locations/global/workloadIdentityPools/%s" % (project_number, pool_id)
 
 
+def provider_name(project_number, pool_id, provider_id):
+    return "%s/providers/%s" % (pool_name(project_number, pool_id), provider_id)
+
+
+def parse_pool_name(name):
+    """{project, pool} of projects/P/locations/global/workloadIdentityPools/POOL, else None."""
+    match = _POOL_RE.fullmatch(name or "")
+    return match.groupdict() if match else None
+
+
+def parse_provider_name(name):
+    """{project, pool, provider} of a provider resource name, else None."""
+    match = _PROVIDER_RE.fullmatch(name or "")
+    return match.groupdict() if match else None
+
+
+def audience(project_number, pool_id, provider_id):
+    """The external_account audience: the provider's resource name on iam.googleapis.com."""
+    return "//%s/%s" % (IAM_HOST, provider_name(project_number, pool_id, provider_id))
+
+
+def parse_audience(value):
+    """{project, pool, provider} of an audience, else None."""
+    match = _AUDIENCE_RE.fullmatch(value or "") if isinstance(value, str) else None
+    return match.groupdict() if match else None
+
+
 def aws_role_principal_set(project_number, pool_id, aws_role):
     """The IAM member that matches every session of one AWS role under the default mapping."""
-    return "principalSet://iam.googleapis.com/%s/attribute.aws_role/%s" % (pool_name(project_number, pool_id), aws_role)
+    return "principalSet://%s/%s/attribute.aws_role/%s" % (IAM_HOST, pool_name(project_number, pool_id), aws_role)
+
+
+def principal_set_for_caller(arn, audience_value):
+    """The principalSet member for a caller ARN under an audience's pool, else None."""
+    aud = parse_audience(audience_value)
+    if not aud:
+        return None
+    try:
+        identity = role_identity(arn)
+    except ArnError:
+        return None
+    return aws_role_principal_set(aud["project"], aud["pool"], identity["aws_role"])
+
+
+def service_account_email(account_id, project_id):
+    """The e-mail Google gives a user-managed service account (domain-scoped IDs: ID.DOMAIN)."""
+    if ":" in project_id:
+        domain, pid = project_id.split(":", 1)
+        project_id = "%s.%s" % (pid, domain)
+    return "%s@%s%s" % (account_id, project_id, SA_EMAIL_SUFFIX)
+
+
+def service_account_project(email):
+    """The project ID in a user-managed service account's e-mail (NAME@PROJECT.iam.gserviceaccount.com), else None."""
+    name, _at, domain = (email or "").partition("@")
+    if name and domain.endswith(SA_EMAIL_SUFFIX) and domain[: -len(SA_EMAIL_SUFFIX)]:
+        return domain[: -len(SA_EMAIL_SUFFIX)]
+    return None
+
+
+def impersonation_url(iamcredentials_url, email):
+    """generateAccessToken URL for a service account (``projects/-``: Google infers the project)."""
+    return "%s/v1/projects/-/serviceAccounts/%s:generateAccessToken" % (iamcredentials_url.rstrip("/"), email)
+
+
+def impersonated_email(url):
+    """The service-account e-mail in a generateAccessToken URL, else None."""
+    match = _IMPERSONATION_PATH_RE.search(urllib.parse.urlparse(url or "").path)
+    return urllib.parse.unquote(match.group("email")) if match else None

@@ -23,7 +23,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from ansible_collections.keyless.wif.plugins.module_utils.aws_arn import (
+from ansible_collections.keyless.wif.plugins.module_utils.wif.names import (
     ACCOUNT_ID_RE,
     REGION_RE,
     ArnError,

@@ -15,8 +15,9 @@ restriction into ``A || (B && restriction)`` and admit roles that are not listed
 
 from __future__ import annotations
 
-from ansible_collections.keyless.wif.plugins.module_utils import cel, inputs
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import (
+from ansible_collections.keyless.wif.plugins.module_utils import inputs
+from ansible_collections.keyless.wif.plugins.module_utils.wif import cel
+from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
     CEL_MAX,
     CONDITION_VARIABLES,
     SA_DESCRIPTION_MAX,

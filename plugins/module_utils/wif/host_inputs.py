@@ -15,14 +15,14 @@ from __future__ import annotations
 import re
 
 from ansible_collections.keyless.wif.plugins.module_utils import inputs
-from ansible_collections.keyless.wif.plugins.module_utils.aws_arn import REGION_RE, ArnError, role_identity
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_validate import (
+from ansible_collections.keyless.wif.plugins.module_utils.wif.names import REGION_RE, ArnError, role_identity
+from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
     WIF_ID_RE,
     ValidationError,
     check_project,
     check_url,
 )
-from ansible_collections.keyless.wif.plugins.module_utils.wif_check import (
+from ansible_collections.keyless.wif.plugins.module_utils.wif.check import (
     LITELLM_AWS_KEYS,
     SECRET_AWS_KEYS,
     parse_audience,

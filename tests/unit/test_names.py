@@ -1,7 +1,7 @@
 """ARN forms: the IAM-role form must always be turned into the assumed-role form Google matches."""
 
 import pytest
-from ansible_collections.keyless.wif.plugins.module_utils.aws_arn import ArnError, aws_role_principal_set, role_identity
+from ansible_collections.keyless.wif.plugins.module_utils.wif.names import ArnError, aws_role_principal_set, role_identity
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-from ansible_collections.keyless.wif.plugins.module_utils.aws_arn import ArnError, role_identity
-from ansible_collections.keyless.wif.plugins.module_utils.cel import CelSyntaxError, check_syntax
+from ansible_collections.keyless.wif.plugins.module_utils.wif.names import ArnError, role_identity, service_account_email
+from ansible_collections.keyless.wif.plugins.module_utils.wif.cel import CelSyntaxError, check_syntax
 
 
 class ValidationError(ValueError):
@@ -135,14 +135,6 @@ def _is_ip(host):
     return True
 
 
-def service_account_email(account_id, project_id):
-    """The e-mail Google gives a user-managed service account (domain-scoped IDs: ID.DOMAIN)."""
-    if ":" in project_id:
-        domain, pid = project_id.split(":", 1)
-        project_id = "%s.%s" % (pid, domain)
-    return "%s@%s.iam.gserviceaccount.com" % (account_id, project_id)
-
-
 def check_email_project(field, email, project_id):
     """A service-account e-mail must belong to the project the module manages."""
     wanted = service_account_email(email.split("@", 1)[0], project_id).split("@", 1)[1]
@@ -247,7 +239,7 @@ def check_service_name(field, value):
 
 
 def parse_aws_role_arn(field, value):
-    """Describe an AWS role ARN (aws_arn.role_identity) or raise ValidationError.
+    """Describe an AWS role ARN (names.role_identity) or raise ValidationError.
 
     Accepts ``arn:PART:iam::ACCT:role[/path]/NAME`` and
     ``arn:PART:sts::ACCT:assumed-role/NAME[/SESSION]``; IAM users are refused

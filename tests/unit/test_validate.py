@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.keyless.wif.plugins.module_utils import gcp_validate as v
+from ansible_collections.keyless.wif.plugins.module_utils.wif import validate as v
 
 
 @pytest.mark.parametrize(("func", "args", "field", "rule_part"), [
