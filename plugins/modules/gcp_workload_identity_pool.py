@@ -134,18 +134,18 @@ retries_used:
 """
 
 from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpModule
-from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
-    WIF_DESCRIPTION_MAX,
-    WIF_DISPLAY_NAME_MAX,
-    check_length,
-    check_wif_id,
-)
 from ansible_collections.keyless.wif.plugins.module_utils.gcp_wif import (
     Field,
     LroResource,
     ensure_lro_resource,
     lro_result,
     simple_field,
+)
+from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
+    WIF_DESCRIPTION_MAX,
+    WIF_DISPLAY_NAME_MAX,
+    check_length,
+    check_wif_id,
 )
 
 FIELDS = [

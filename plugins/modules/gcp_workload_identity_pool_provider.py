@@ -188,6 +188,16 @@ retries_used:
 """
 
 from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpModule
+from ansible_collections.keyless.wif.plugins.module_utils.gcp_wif import (
+    DEFAULT_AWS_ATTRIBUTE_MAPPING,
+    Field,
+    LroResource,
+    ensure_lro_resource,
+    lro_result,
+    normalize_cel,
+    normalize_mapping,
+    simple_field,
+)
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
     CONDITION_VARIABLES,
     WIF_DESCRIPTION_MAX,
@@ -198,16 +208,6 @@ from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
     check_cel,
     check_length,
     check_wif_id,
-)
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_wif import (
-    DEFAULT_AWS_ATTRIBUTE_MAPPING,
-    Field,
-    LroResource,
-    ensure_lro_resource,
-    lro_result,
-    normalize_cel,
-    normalize_mapping,
-    simple_field,
 )
 
 FIELDS = [

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from ansible_collections.keyless.wif.plugins.module_utils import inputs
-from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import ValidationError
 from ansible_collections.keyless.wif.plugins.module_utils.wif.check import read_environment_file
+from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import ValidationError
 
 
 @pytest.mark.parametrize("path", ["/etc/litellm", "/opt/litellm", "/var/lib/litellm", "/srv/proxy/state"])

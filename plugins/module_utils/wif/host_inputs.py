@@ -15,18 +15,18 @@ from __future__ import annotations
 import re
 
 from ansible_collections.keyless.wif.plugins.module_utils import inputs
+from ansible_collections.keyless.wif.plugins.module_utils.wif.check import (
+    LITELLM_AWS_KEYS,
+    SECRET_AWS_KEYS,
+    parse_audience,
+    service_account_email,
+)
 from ansible_collections.keyless.wif.plugins.module_utils.wif.names import REGION_RE, ArnError, role_identity
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
     WIF_ID_RE,
     ValidationError,
     check_project,
     check_url,
-)
-from ansible_collections.keyless.wif.plugins.module_utils.wif.check import (
-    LITELLM_AWS_KEYS,
-    SECRET_AWS_KEYS,
-    parse_audience,
-    service_account_email,
 )
 
 SA_EMAIL_RE = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9.-]+\.gserviceaccount\.com")

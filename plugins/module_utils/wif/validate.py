@@ -14,8 +14,8 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-from ansible_collections.keyless.wif.plugins.module_utils.wif.names import ArnError, role_identity, service_account_email
 from ansible_collections.keyless.wif.plugins.module_utils.wif.cel import CelSyntaxError, check_syntax
+from ansible_collections.keyless.wif.plugins.module_utils.wif.names import ArnError, role_identity, service_account_email
 
 
 class ValidationError(ValueError):
