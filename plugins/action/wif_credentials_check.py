@@ -19,7 +19,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_consistency import PROPAGATION_DIAGNOSES, waiting_for
+from ansible_collections.keyless.wif.plugins.module_utils.wif.diagnoses import PROPAGATION_DIAGNOSES, waiting_for
 
 display = Display()
 
