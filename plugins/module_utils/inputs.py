@@ -17,7 +17,7 @@ import math
 import posixpath
 import re
 
-from ansible_collections.keyless.wif.plugins.module_utils.wif.check import ENV_NAME_RE
+from ansible_collections.keyless.wif.plugins.module_utils.wif.systemd import ENV_NAME_RE
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import ValidationError
 
 _TRUE = ("true", "yes", "on", "1", "y", "t")

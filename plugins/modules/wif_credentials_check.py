@@ -230,8 +230,10 @@ except ImportError:
     HAS_GOOGLE_AUTH = False
     GOOGLE_AUTH_IMPORT_ERROR = traceback.format_exc()
 
-from ansible_collections.keyless.wif.plugins.module_utils.wif.check import Checker, credential_mode, read_environment_file
+from ansible_collections.keyless.wif.plugins.module_utils.wif.check import Checker
 from ansible_collections.keyless.wif.plugins.module_utils.wif.diagnoses import PROPAGATION_DIAGNOSES
+from ansible_collections.keyless.wif.plugins.module_utils.wif.external_account import mode as credential_mode
+from ansible_collections.keyless.wif.plugins.module_utils.wif.systemd import read_environment_file
 
 
 def explicit_credentials(params):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from ansible_collections.keyless.wif.plugins.module_utils import inputs
-from ansible_collections.keyless.wif.plugins.module_utils.wif.check import read_environment_file
+from ansible_collections.keyless.wif.plugins.module_utils.wif.systemd import read_environment_file
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import ValidationError
 
 

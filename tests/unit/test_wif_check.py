@@ -10,6 +10,7 @@ import urllib.parse
 
 import pytest
 from ansible_collections.keyless.wif.plugins.module_utils.wif import check as wif_check
+from ansible_collections.keyless.wif.plugins.module_utils.wif import external_account
 from ansible_collections.keyless.wif.plugins.module_utils.wif.check import Checker, HttpAnswer, NoAnswer
 
 AUDIENCE = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aws-hosts/providers/aws-ec2"
@@ -27,7 +28,7 @@ def info(**overrides):
     doc = {
         "type": "external_account",
         "audience": AUDIENCE,
-        "subject_token_type": wif_check.AWS_SUBJECT_TOKEN_TYPE,
+        "subject_token_type": external_account.AWS_SUBJECT_TOKEN_TYPE,
         "token_url": STS_URL,
         "service_account_impersonation_url": IMP_URL,
         "credential_source": {
@@ -323,8 +324,8 @@ def test_durations_come_from_the_clock():
 
 
 def test_mode_detection_matches_litellm():
-    assert wif_check.credential_mode(info()) == "ec2"
-    assert wif_check.credential_mode(info(aws_role_name="arn:aws:iam::1:role/x")) == "explicit"
+    assert external_account.mode(info()) == "ec2"
+    assert external_account.mode(info(aws_role_name="arn:aws:iam::1:role/x")) == "explicit"
 
 
 # ---- after a wait that gave up ------------------------------------------------------------

@@ -23,45 +23,23 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from ansible_collections.keyless.wif.plugins.module_utils.wif import external_account, names
+from ansible_collections.keyless.wif.plugins.module_utils.wif.external_account import (
+    DEFAULT_VERIFICATION_URL,
+    LITELLM_AWS_KEYS,
+)
 from ansible_collections.keyless.wif.plugins.module_utils.wif.names import (
     ACCOUNT_ID_RE,
     REGION_RE,
-    ArnError,
     aws_role_principal_set,
-    role_identity,
 )
 
-AWS_SUBJECT_TOKEN_TYPE = "urn:ietf:params:aws:token-type:aws4_request"
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 IAM_SCOPE = "https://www.googleapis.com/auth/iam"
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
-DEFAULT_VERIFICATION_URL = "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"
 IMDS_TOKEN_TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
 IMDS_TOKEN_HEADER = "X-aws-ec2-metadata-token"
-# The keys LiteLLM 1.108 reads from the credential JSON to switch to explicit AWS auth
-# (litellm/llms/vertex_ai/vertex_ai_aws_wif.py, _AWS_CREDENTIAL_KEYS).
-LITELLM_AWS_KEYS = (
-    "aws_access_key_id",
-    "aws_secret_access_key",
-    "aws_session_token",
-    "aws_region_name",
-    "aws_session_name",
-    "aws_profile_name",
-    "aws_role_name",
-    "aws_web_identity_token",
-    "aws_sts_endpoint",
-    "aws_external_id",
-)
-SECRET_AWS_KEYS = ("aws_secret_access_key", "aws_session_token", "aws_web_identity_token")
-
-# Whole-string patterns, used with fullmatch (`$` would let a trailing newline through).
-AUDIENCE_RE = re.compile(
-    r"//iam\.googleapis\.com/projects/(?P<project>[^/\s]+)/locations/global/workloadIdentityPools/(?P<pool>[^/\s]+)"
-    r"/providers/(?P<provider>[^/\s]+)"
-)
-IMPERSONATION_RE = re.compile(r"/projects/[^/]+/serviceAccounts/(?P<email>[^/:]+):generateAccessToken\Z")
-ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class NoAnswer(Exception):
@@ -142,110 +120,6 @@ class HopFailed(Exception):
 
 
 # --------------------------------------------------------------------------- input
-
-
-def read_environment_file(path):
-    """Variables of a systemd EnvironmentFile: KEY=VALUE lines, # and ; comments, quoted values.
-
-    Double-quoted values take backslash escapes (the litellm_proxy role writes \\ and \"),
-    single-quoted ones are literal. Raises ValueError naming the line for anything else.
-    """
-    variables = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, 1):
-            line = raw.strip()
-            if not line or line.startswith(("#", ";")):
-                continue
-            key, sep, value = line.partition("=")
-            key = key.strip()
-            if not sep or not ENV_NAME_RE.fullmatch(key):
-                raise ValueError("%s line %d is not KEY=VALUE" % (path, number))
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] == '"':
-                value = re.sub(r'\\(.)', r"\1", value[1:-1])
-            elif len(value) >= 2 and value[0] == value[-1] == "'":
-                value = value[1:-1]
-            variables[key] = value
-    return variables
-
-
-def credential_mode(info):
-    """'explicit' when LiteLLM would take its explicit-AWS path for this JSON, else 'ec2'.
-
-    LiteLLM 1.108 switches on any aws_* key in the JSON (vertex_llm_base._credentials_from_json);
-    google-auth alone ignores those keys and always uses credential_source.
-    """
-    return "explicit" if any(key in info for key in LITELLM_AWS_KEYS) else "ec2"
-
-
-def parse_audience(audience):
-    match = AUDIENCE_RE.fullmatch(audience or "")
-    return match.groupdict() if match else None
-
-
-def service_account_email(impersonation_url):
-    match = IMPERSONATION_RE.search(urllib.parse.urlparse(impersonation_url or "").path)
-    return urllib.parse.unquote(match.group("email")) if match else None
-
-
-def service_account_project(email):
-    """The project ID in a user-managed service account's e-mail (NAME@PROJECT.iam.gserviceaccount.com), else None."""
-    name, _at, domain = (email or "").partition("@")
-    suffix = ".iam.gserviceaccount.com"
-    if name and domain.endswith(suffix) and domain[: -len(suffix)]:
-        return domain[: -len(suffix)]
-    return None
-
-
-def static_problems(info):
-    """Problems visible in the JSON itself, as (code, message, fix) tuples."""
-    problems = []
-    if info.get("type") != "external_account":
-        problems.append(("not_external_account", "type is %r, not 'external_account'" % info.get("type"), "Render the file with the external_account role."))
-    if info.get("subject_token_type") != AWS_SUBJECT_TOKEN_TYPE:
-        problems.append(
-            (
-                "wrong_subject_token_type",
-                "subject_token_type is %r; AWS credentials need %s" % (info.get("subject_token_type"), AWS_SUBJECT_TOKEN_TYPE),
-                "Set subject_token_type to %s." % AWS_SUBJECT_TOKEN_TYPE,
-            )
-        )
-    aud = parse_audience(info.get("audience"))
-    if aud is None:
-        problems.append(
-            (
-                "audience_malformed",
-                "audience %r is not //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER" % info.get("audience"),
-                "Copy the provider's full name (gcloud iam workload-identity-pools providers describe PROVIDER --location=global --workload-identity-pool=POOL "
-                "--format='value(name)') and prefix it with //iam.googleapis.com/.",
-            )
-        )
-    elif not aud["project"].isdigit():
-        problems.append(
-            (
-                "audience_project_id",
-                "audience names project %r by ID; STS only accepts the project NUMBER there" % aud["project"],
-                "Replace %r with the project number (gcloud projects describe %s --format='value(projectNumber)')." % (aud["project"], aud["project"]),
-            )
-        )
-    url = info.get("service_account_impersonation_url")
-    if url and not service_account_email(url):
-        problems.append(
-            (
-                "impersonation_url_malformed",
-                "service_account_impersonation_url %r does not end in /projects/-/serviceAccounts/EMAIL:generateAccessToken" % url,
-                "Use https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/EMAIL:generateAccessToken.",
-            )
-        )
-    if credential_mode(info) == "explicit" and not info.get("aws_region_name"):
-        problems.append(
-            (
-                "explicit_region_missing",
-                "the JSON carries LiteLLM aws_* keys but no aws_region_name; LiteLLM refuses it",
-                "Add aws_region_name (e.g. us-east-1) to the credential JSON (external_account_aws_region_name).",
-            )
-        )
-    return problems
 
 
 # ------------------------------------------------------------------- diagnoses
@@ -336,7 +210,7 @@ def _google_error(answer):
 def diagnose_sts(answer, context):
     kind, message, _raw = _google_error(answer)
     audience = context.get("audience")
-    aud = parse_audience(audience) or {}
+    aud = names.parse_audience(audience) or {}
     if kind == "invalid_target":
         return Diagnosis(
             "invalid_target",
@@ -390,7 +264,7 @@ def diagnose_sts(answer, context):
 
 
 def binding_member(context):
-    aud = parse_audience(context.get("audience")) or {}
+    aud = names.parse_audience(context.get("audience")) or {}
     aws_role = context.get("aws_role")
     if not aws_role:
         aws_role = "arn:aws:sts::%s:assumed-role/%s" % (context.get("account_id") or "ACCOUNT_ID", context.get("role_name") or "ROLE")
@@ -461,7 +335,7 @@ class Checker:
         self.context = {
             "audience": info.get("audience"),
             "token_url": info.get("token_url") or "https://sts.googleapis.com/v1/token",
-            "service_account": service_account_email(info.get("service_account_impersonation_url")),
+            "service_account": names.impersonated_email(info.get("service_account_impersonation_url")),
         }
         self.result = {}
 
@@ -698,10 +572,10 @@ class Checker:
         self._hop("impersonation", impersonation)
 
     def run(self):
-        mode = credential_mode(self.info)
-        problems = static_problems(self.info)
+        mode = external_account.mode(self.info)
+        problems = external_account.problems(self.info)
         self.result.update({"mode": mode, "service_account": self.context["service_account"],
-                            "service_account_project": service_account_project(self.context["service_account"]),
+                            "service_account_project": names.service_account_project(self.context["service_account"]),
                             "audience": self.info.get("audience")})
         if problems:
             code, message, fix = problems[0]
@@ -732,18 +606,6 @@ class Checker:
             }
         )
         return self.result
-
-
-def member_for_arn(arn, audience):
-    """The principalSet member for a caller ARN and audience (used by callers that know the ARN)."""
-    aud = parse_audience(audience)
-    if not aud:
-        return None
-    try:
-        ident = role_identity(arn)
-    except ArnError:
-        return None
-    return aws_role_principal_set(aud["project"], aud["pool"], ident["aws_role"])
 
 
 def propagation_verdict(check, policy_read):

@@ -15,12 +15,8 @@ from __future__ import annotations
 import re
 
 from ansible_collections.keyless.wif.plugins.module_utils import inputs
-from ansible_collections.keyless.wif.plugins.module_utils.wif.check import (
-    LITELLM_AWS_KEYS,
-    SECRET_AWS_KEYS,
-    parse_audience,
-    service_account_email,
-)
+from ansible_collections.keyless.wif.plugins.module_utils.wif import names
+from ansible_collections.keyless.wif.plugins.module_utils.wif.external_account import LITELLM_AWS_KEYS, SECRET_AWS_KEYS
 from ansible_collections.keyless.wif.plugins.module_utils.wif.names import REGION_RE, ArnError, role_identity
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
     WIF_ID_RE,
@@ -45,7 +41,7 @@ def check_external_account(variables):
         return {"state": state}
     mode = inputs.choice(field("mode"), var("mode"), ("ec2", "explicit"))
     audience = inputs.text(field("audience"), var("audience"), required=True)
-    parts = parse_audience(audience)
+    parts = names.parse_audience(audience)
     if not parts or not AUDIENCE_PROJECT_NUMBER_RE.fullmatch(parts["project"]) or not all(
             WIF_ID_RE.fullmatch(parts[k]) and not parts[k].startswith("gcp-") for k in ("pool", "provider")):
         raise ValidationError(field("audience"), "must be //iam.googleapis.com/projects/PROJECT_NUMBER/locations/global/"
@@ -65,7 +61,7 @@ def check_external_account(variables):
             urls.append("imdsv2_session_token_url")
     for name in urls:
         check_url(field(name), inputs.text(field(name), var(name), required=True))
-    if email and service_account_email(var("service_account_impersonation_url")) is None:
+    if email and names.impersonated_email(var("service_account_impersonation_url")) is None:
         raise ValidationError(field("service_account_impersonation_url"), "must end in "
                               "/v1/projects/-/serviceAccounts/EMAIL:generateAccessToken",
                               var("service_account_impersonation_url"))
