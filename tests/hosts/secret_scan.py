@@ -5,7 +5,7 @@ Usage: secret_scan.py LOG EMULATOR_URL MASTER_KEY HOST [HOST ...]
 The secrets: the emulator's admin tokens, the proxy master key, every access token the
 emulator issued (federated and service-account tokens, from its state), and each host's
 AWS instance credentials (asked of the host's own metadata service, inside its namespace,
-through wifhost.py exec; the emulator keeps them until they expire, so they are the ones
+through wifhost exec; the emulator keeps them until they expire, so they are the ones
 the run used). Any session token the emulator mints is also matched by its fixed prefix.
 Prints one line per kind with its count of hits; exits 1 on any hit.
 """
@@ -28,7 +28,7 @@ SESSION_TOKEN_PREFIX = base64.b64encode(b"wifemu-sts-v1\x00")[:16].decode()
 
 
 def host_credentials(host: str) -> dict[str, str]:
-    out = subprocess.run([sys.executable, str(HERE / "wifhost.py"), "exec", host, "sh", "-c", IMDS],
+    out = subprocess.run([sys.executable, str(HERE / "wifhost"), "exec", host, "sh", "-c", IMDS],
                          capture_output=True, text=True, timeout=60, check=True).stdout
     return json.loads(out)
 

@@ -1,4 +1,4 @@
-"""Tests of the nspawn test hosts (tests/hosts/wifhost.py) and the wheelhouse checker.
+"""Tests of the nspawn test hosts (the package tests/hosts/wifhost) and the wheelhouse checker.
 
 The integration tests boot real containers, so they need root, debootstrap and
 systemd-nspawn (scripts/bootstrap installs them). They use their own state dir, bridge and
@@ -25,7 +25,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-WIFHOST = HERE / "wifhost.py"
+WIFHOST = HERE / "wifhost"   # run as `python3 tests/hosts/wifhost ...`, as every caller does
 BRIDGE = "kwiftest0"
 HOST_ADDR = "10.213.9.1/24"
 
@@ -38,21 +38,23 @@ def load(name: str):
     return mod
 
 
-wifhost = load("wifhost")
 wheelcheck = load("wheelcheck")
-
+# The package, from its parent directory. A test patches a name in the module that owns it (state.STATE_ROOT,
+# net.instance_running): the other modules look it up there at call time.
+sys.path.insert(0, str(HERE))
+from wifhost import cli, instance, net, proc, state, tls  # noqa: E402
 
 # --------------------------------------------------------------------------- input validation
 
 
 @pytest.mark.parametrize("name", ["", "Upper", "1abc", "a_b", "x" * 40, "../etc"])
 def test_bad_instance_names_are_rejected(name):
-    with pytest.raises(wifhost.WifHostError, match="instance name"):
-        wifhost.check_name(name)
+    with pytest.raises(state.WifHostError, match="instance name"):
+        state.check_name(name)
 
 
 def up_args(**over):
-    args = wifhost.parser().parse_args(["up", "t", "--ip", "10.213.0.5/24", "--account-id", "111111111111",
+    args = cli.parser().parse_args(["up", "t", "--ip", "10.213.0.5/24", "--account-id", "111111111111",
                                         "--role", "r", "--emulator-config", str(HERE / "emulator-sandbox.yml")])
     for k, v in over.items():
         setattr(args, k, v)
@@ -72,21 +74,21 @@ def up_args(**over):
     ({"wheelhouse": "/nonexistent-dir"}, "--wheelhouse"),
 ])
 def test_up_validates_before_any_change(over, field):
-    with pytest.raises(wifhost.WifHostError, match=field):
-        wifhost.validate_up(up_args(**over), wifhost.parse_host_addr("10.213.0.1/24"))
+    with pytest.raises(state.WifHostError, match=field):
+        instance.validate_up(up_args(**over), net.parse_host_addr("10.213.0.1/24"))
 
 
 @pytest.mark.parametrize("addr", ["8.8.8.1/24", "169.254.0.1/16", "10.213.0.1/31", "nonsense"])
 def test_host_addr_must_be_private(addr):
-    with pytest.raises(wifhost.WifHostError, match="--host-addr"):
-        wifhost.parse_host_addr(addr)
+    with pytest.raises(state.WifHostError, match="--host-addr"):
+        net.parse_host_addr(addr)
 
 
 def test_names_that_are_global_on_the_host_are_short_and_stable():
-    assert wifhost.veth_host("bound") == wifhost.veth_host("bound")
-    assert wifhost.veth_host("bound") != wifhost.veth_host("unbound")
-    assert len(wifhost.veth_host("x" * 31)) <= 15
-    assert len(wifhost.fw_chain("kwifbr0-with-a-long-name")) <= 28
+    assert state.veth_host("bound") == state.veth_host("bound")
+    assert state.veth_host("bound") != state.veth_host("unbound")
+    assert len(state.veth_host("x" * 31)) <= 15
+    assert len(net.fw_chain("kwifbr0-with-a-long-name")) <= 28
 
 
 # --------------------------------------------------------------------------- wheelcheck
@@ -129,16 +131,16 @@ def test_wheelcheck_reports_a_version_that_does_not_fit(tmp_path):
 
 @pytest.fixture
 def host(tmp_path):
-    """Runs wifhost.py with a private state dir, bridge and subnet; tears everything down after."""
+    """Runs wifhost with a private state dir, bridge and subnet; tears everything down after."""
     env = {**os.environ, "KWIF_STATE_DIR": str(tmp_path / "state"), "KWIF_BRIDGE": BRIDGE,
            "KWIF_HOST_ADDR": HOST_ADDR}
 
     def call(*argv: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, str(WIFHOST), *argv], env=env, capture_output=True, text=True,
+        result = subprocess.run([sys.executable, str(WIFHOST), *argv], env=env, capture_output=True, text=True,
                               timeout=timeout, check=False)
-        if check and proc.returncode != 0:
-            pytest.fail(f"wifhost {' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr}")
-        return proc
+        if check and result.returncode != 0:
+            pytest.fail(f"wifhost {' '.join(argv)} failed ({result.returncode}):\n{result.stderr}")
+        return result
 
     call.env = env
     yield call
@@ -177,7 +179,7 @@ def test_two_instances_have_their_own_identity_and_leave_nothing(host, tmp_path)
     assert ro.returncode != 0
     host("down", "kwt-a")
     left = leftovers(host, "kwt-a")
-    assert not [x for x in left if "kwt-a" in x or wifhost.veth_host("kwt-a") in x], left
+    assert not [x for x in left if "kwt-a" in x or state.veth_host("kwt-a") in x], left
     assert [i["name"] for i in json.loads(host("status", "--json").stdout)["instances"]] == ["kwt-b"]
     host("down", "--all")
     assert leftovers(host, "kwt-a", "kwt-b") == []
@@ -187,10 +189,10 @@ def test_two_instances_have_their_own_identity_and_leave_nothing(host, tmp_path)
 def test_a_failed_up_leaves_nothing(host, tmp_path):
     bad = tmp_path / "bad.yml"
     bad.write_text("aws: {credential_secret: 5}\n")      # the IMDS refuses this config and exits
-    proc = host("up", "kwt-c", "--ip", "10.213.9.13/24", "--account-id", "111111111111", "--role", "r1",
+    result = host("up", "kwt-c", "--ip", "10.213.9.13/24", "--account-id", "111111111111", "--role", "r1",
                 "--emulator-config", str(bad), check=False)
-    assert proc.returncode == 2
-    assert "IMDS" in proc.stderr
+    assert result.returncode == 2
+    assert "IMDS" in result.stderr
     assert leftovers(host, "kwt-c") == []
 
 
@@ -211,41 +213,41 @@ def test_a_killed_run_does_not_block_the_next_on_another_network(host):
     next run, on another bridge, removes those leftovers instead of refusing to start."""
     host("up", "kwt-e", "--ip", "10.213.9.15/24", "--account-id", "111111111111", "--role", "r1")
     for group in ("nspawn-kwt-e", "kwif-imds-kwt-e"):
-        wifhost.signal_pids(wifhost.cgroup_pids(group), signal.SIGKILL)
+        proc.signal_pids(proc.cgroup_pids(group), signal.SIGKILL)
     deadline = time.monotonic() + 20
-    while (wifhost.cgroup_pids("nspawn-kwt-e") or wifhost.cgroup_pids("kwif-imds-kwt-e")) \
+    while (proc.cgroup_pids("nspawn-kwt-e") or proc.cgroup_pids("kwif-imds-kwt-e")) \
             and time.monotonic() < deadline:
         time.sleep(0.2)
     other = ["--bridge", "kwiftest1", "--host-addr", "10.213.8.1/24"]
-    proc = host("up", "kwt-f", "--ip", "10.213.8.11/24", *other, "--account-id", "111111111111", "--role", "r1")
-    assert "removing leftovers of kwt-e" in proc.stderr
+    result = host("up", "kwt-f", "--ip", "10.213.8.11/24", *other, "--account-id", "111111111111", "--role", "r1")
+    assert "removing leftovers of kwt-e" in result.stderr
     assert [i["name"] for i in json.loads(host("status", "--json").stdout)["instances"]] == ["kwt-f"]
     left = leftovers(host, "kwt-e")
-    assert not [x for x in left if "kwt-e" in x or wifhost.veth_host("kwt-e") in x or BRIDGE in x], left
-    assert not wifhost.link_exists(BRIDGE)
+    assert not [x for x in left if "kwt-e" in x or state.veth_host("kwt-e") in x or BRIDGE in x], left
+    assert not net.link_exists(BRIDGE)
 
 
 def test_a_network_in_use_is_never_taken_over(tmp_path, monkeypatch):
     """While an instance of the recorded network still runs, another network is refused, naming it."""
-    state = tmp_path / "state"
-    monkeypatch.setattr(wifhost, "STATE_ROOT", state)
-    (state / "instances" / "busy").mkdir(parents=True)
-    wifhost.write_json(state / "net.json", {"bridge": "lo", "host_addr": "127.0.0.1/8"})
-    monkeypatch.setattr(wifhost, "instance_running", lambda name: True)
-    with pytest.raises(wifhost.WifHostError, match=r"already up as lo 127.0.0.1/8, used by busy; asked for kwiftest1"):
-        wifhost.ensure_bridge("kwiftest1", "10.213.8.1/24", 8470, False)
-    assert (state / "instances" / "busy").is_dir()
+    state_dir = tmp_path / "state"
+    monkeypatch.setattr(state, "STATE_ROOT", state_dir)
+    (state_dir / "instances" / "busy").mkdir(parents=True)
+    state.write_json(state_dir / "net.json", {"bridge": "lo", "host_addr": "127.0.0.1/8"})
+    monkeypatch.setattr(net, "instance_running", lambda name: True)
+    with pytest.raises(state.WifHostError, match=r"already up as lo 127.0.0.1/8, used by busy; asked for kwiftest1"):
+        net.ensure_bridge("kwiftest1", "10.213.8.1/24", 8470, False)
+    assert (state_dir / "instances" / "busy").is_dir()
 
 
 # --------------------------------------------------------------------------- sandbox CA, TLS, names
 
 
 BACKENDS = [
-    pytest.param("cryptography", marks=pytest.mark.skipif(not wifhost.have_cryptography(),
+    pytest.param("cryptography", marks=pytest.mark.skipif(not tls.have_cryptography(),
                                                           reason="cryptography not importable")),
     pytest.param("openssl", marks=pytest.mark.skipif(not shutil.which("openssl"), reason="no openssl command")),
 ]
-# What the brief for the test hosts promises to resolve (wifhost.SANDBOX_NAMES may hold more).
+# What the brief for the test hosts promises to resolve (tls.SANDBOX_NAMES may hold more).
 REQUIRED_NAMES = [
     "sts.googleapis.com", "iamcredentials.googleapis.com", "cloudresourcemanager.googleapis.com",
     "iam.googleapis.com", "aiplatform.googleapis.com", "us-central1-aiplatform.googleapis.com",
@@ -275,32 +277,32 @@ def handshake(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext, hostname: 
     raise AssertionError("handshake did not finish")
 
 
-def server_context(tls: dict) -> ssl.SSLContext:
+def server_context(certs: dict) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(tls["server_cert"], tls["server_key"])
+    ctx.load_cert_chain(certs["server_cert"], certs["server_key"])
     return ctx
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_sandbox_ca_signs_a_server_certificate_for_every_name(tmp_path, backend):
-    tls = wifhost.ensure_sandbox_tls(tmp_path / "tls", backend=backend)
-    assert tls["backend"] == backend
-    assert set(REQUIRED_NAMES) <= set(tls["names"]) == set(wifhost.SANDBOX_NAMES)
+    certs = tls.ensure_sandbox_tls(tmp_path / "tls", backend=backend)
+    assert certs["backend"] == backend
+    assert set(REQUIRED_NAMES) <= set(certs["names"]) == set(tls.SANDBOX_NAMES)
     for f in ("ca.key", "server.key"):
         assert (tmp_path / "tls" / f).stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "tls" / "ca.crt").stat().st_mode & 0o777 == 0o644
-    client = ssl.create_default_context(cafile=tls["ca_cert"])   # hostname check on, as every client has it
-    server = server_context(tls)
-    for name in wifhost.SANDBOX_NAMES:
+    client = ssl.create_default_context(cafile=certs["ca_cert"])   # hostname check on, as every client has it
+    server = server_context(certs)
+    for name in tls.SANDBOX_NAMES:
         assert handshake(server, client, name) in ("TLSv1.2", "TLSv1.3")
     with pytest.raises(ssl.SSLCertVerificationError, match="Hostname mismatch"):
-        handshake(server_context(tls), client, "www.googleapis.com")
+        handshake(server_context(certs), client, "www.googleapis.com")
     with pytest.raises(ssl.SSLCertVerificationError):   # the system store alone does not trust it
-        handshake(server_context(tls), ssl.create_default_context(), "sts.googleapis.com")
+        handshake(server_context(certs), ssl.create_default_context(), "sts.googleapis.com")
     # the CA is a CA (and only for one level); the server certificate is not
-    ca_text = subprocess.run(["openssl", "x509", "-in", tls["ca_cert"], "-noout", "-text"], capture_output=True,
+    ca_text = subprocess.run(["openssl", "x509", "-in", certs["ca_cert"], "-noout", "-text"], capture_output=True,
                              text=True, check=True).stdout
-    srv_text = subprocess.run(["openssl", "x509", "-in", tls["server_cert"], "-noout", "-text"], capture_output=True,
+    srv_text = subprocess.run(["openssl", "x509", "-in", certs["server_cert"], "-noout", "-text"], capture_output=True,
                               text=True, check=True).stdout
     assert "CA:TRUE, pathlen:0" in ca_text and "Certificate Sign" in ca_text
     assert "CA:FALSE" in srv_text and "TLS Web Server Authentication" in srv_text
@@ -309,31 +311,31 @@ def test_sandbox_ca_signs_a_server_certificate_for_every_name(tmp_path, backend)
 
 def test_sandbox_ca_is_made_once_and_the_server_certificate_renewed(tmp_path):
     d = tmp_path / "tls"
-    first = wifhost.ensure_sandbox_tls(d)
+    first = tls.ensure_sandbox_tls(d)
     ca, server = (d / "ca.crt").read_bytes(), (d / "server.crt").read_bytes()
-    wifhost.ensure_sandbox_tls(d)
+    tls.ensure_sandbox_tls(d)
     assert ((d / "ca.crt").read_bytes(), (d / "server.crt").read_bytes()) == (ca, server)   # reused as is
     # other names: a new server certificate from the same CA
-    wifhost.ensure_sandbox_tls(d, names=["sts.googleapis.com", "extra.example.test"])
+    tls.ensure_sandbox_tls(d, names=["sts.googleapis.com", "extra.example.test"])
     assert (d / "ca.crt").read_bytes() == ca
     assert (d / "server.crt").read_bytes() != server
-    tls = wifhost.ensure_sandbox_tls(d)
-    handshake(server_context(tls), ssl.create_default_context(cafile=first["ca_cert"]), "iam.googleapis.com")
+    certs = tls.ensure_sandbox_tls(d)
+    handshake(server_context(certs), ssl.create_default_context(cafile=first["ca_cert"]), "iam.googleapis.com")
     # close to its end: re-issued, same CA
     server = (d / "server.crt").read_bytes()
-    late = time.time() + 86400 * (wifhost.SERVER_CERT_DAYS - wifhost.SERVER_CERT_RENEW_DAYS + 1)
-    wifhost.ensure_sandbox_tls(d, now=late)
+    late = time.time() + 86400 * (tls.SERVER_CERT_DAYS - tls.SERVER_CERT_RENEW_DAYS + 1)
+    tls.ensure_sandbox_tls(d, now=late)
     assert (d / "ca.crt").read_bytes() == ca
     assert (d / "server.crt").read_bytes() != server
-    # a damaged or half-written set (the CA key does not match what tls.json recorded): all new
+    # a damaged or half-written set (the CA key does not match what certs.json recorded): all new
     (d / "ca.key").write_text("garbage")
-    wifhost.ensure_sandbox_tls(d)
+    tls.ensure_sandbox_tls(d)
     assert (d / "ca.crt").read_bytes() != ca
     assert not list(d.glob(".new-*"))
 
 
 def test_instance_hosts_file_points_every_endpoint_name_at_the_emulator():
-    text = wifhost.instance_hosts("10.213.4.1")
+    text = tls.instance_hosts("10.213.4.1")
     entries = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):
@@ -341,18 +343,18 @@ def test_instance_hosts_file_points_every_endpoint_name_at_the_emulator():
             for n in names:
                 entries.setdefault(n, addr)
     assert entries["localhost"] == "127.0.0.1"
-    assert {n: entries.get(n) for n in wifhost.SANDBOX_NAMES} == dict.fromkeys(wifhost.SANDBOX_NAMES, "10.213.4.1")
+    assert {n: entries.get(n) for n in tls.SANDBOX_NAMES} == dict.fromkeys(tls.SANDBOX_NAMES, "10.213.4.1")
     assert set(REQUIRED_NAMES) <= set(entries)
     # nothing else is redirected (the IMDS and every other name keep working as before)
-    assert set(entries) == {"localhost", "ip6-localhost", "ip6-loopback", *wifhost.SANDBOX_NAMES}
+    assert set(entries) == {"localhost", "ip6-localhost", "ip6-loopback", *tls.SANDBOX_NAMES}
     with pytest.raises(ValueError):
-        wifhost.instance_hosts("sts.googleapis.com")
+        tls.instance_hosts("sts.googleapis.com")
 
 
 def test_firewall_lets_instances_reach_both_emulator_ports_only():
-    rules = wifhost.firewall_rules("kwifbr0", 8470)
+    rules = net.firewall_rules("kwifbr0", 8470)
     accepted = [r[r.index("--dport") + 1] for r in rules if "--dport" in r and r[-1] == "ACCEPT"]
-    assert accepted == ["8470", str(wifhost.TLS_PORT)] == ["8470", "443"]
+    assert accepted == ["8470", str(state.TLS_PORT)] == ["8470", "443"]
     assert rules[-1][-1] == "REJECT"
 
 
@@ -360,12 +362,12 @@ def test_emulator_answers_over_tls_with_the_sandbox_certificate(tmp_path):
     sys.path.insert(0, str(REPO / "emulator"))
     from wif_emulator.server import EmulatorServer, tls_server_context
 
-    tls = wifhost.ensure_sandbox_tls(tmp_path / "tls")
+    certs = tls.ensure_sandbox_tls(tmp_path / "tls")
     srv = EmulatorServer(HERE / "emulator-sandbox.yml", tls_listen=("127.0.0.1", 0),
-                         tls_context=tls_server_context(tls["server_cert"], tls["server_key"])).start()
+                         tls_context=tls_server_context(certs["server_cert"], certs["server_key"])).start()
     try:
         assert srv.tls_base_url == f"https://127.0.0.1:{srv.tls_port}"
-        client = ssl.create_default_context(cafile=tls["ca_cert"])
+        client = ssl.create_default_context(cafile=certs["ca_cert"])
         with socket.create_connection(("127.0.0.1", srv.tls_port), timeout=10) as raw, \
                 client.wrap_socket(raw, server_hostname="us-central1-aiplatform.googleapis.com") as conn:
             conn.sendall(b"GET /_emulator/healthz HTTP/1.1\r\nHost: us-central1-aiplatform.googleapis.com\r\n"
