@@ -41,7 +41,7 @@ _value:
   type: str
 """
 
-from ansible_collections.keyless.wif.plugins.module_utils.wif.check import propagation_verdict
+from ansible_collections.keyless.wif.plugins.module_utils.wif.diagnoses import propagation_verdict
 
 
 def wif_propagation_verdict(check, policy_read=None):

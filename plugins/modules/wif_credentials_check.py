@@ -12,12 +12,19 @@ short_description: Perform the AWS to Google Cloud token exchange hop by hop and
 version_added: 0.1.0
 description:
   - Runs on the workload host and reads an C(external_account) credential JSON (as rendered by the
-    C(keyless.wif.external_account) role) with google-auth.
-  - Performs each hop of the exchange separately and times it. In C(ec2) mode, the IMDSv2 session token (PUT),
-    the instance role name, the role's temporary credentials and the region; in C(explicit) mode (the JSON carries LiteLLM's
-    C(aws_*) keys), the AWS credentials through LiteLLM's own AWS credential chain and C(aws_region_name). Then the Google STS
-    token exchange and the service account impersonation (C(generateAccessToken)).
-  - Returns each hop's outcome and duration and the access token's expiry time. It never returns a token.
+    C(keyless.wif.external_account) role).
+  - Builds the credentials exactly as LiteLLM 1.108 does (C(google.auth.aws.Credentials.from_info) with the cloud-platform
+    scope; in C(explicit) mode, the JSON carries LiteLLM's C(aws_*) keys, LiteLLM's own C(credentials_from_explicit_aws), or the
+    same construction around a boto3 session without LiteLLM) and runs google-auth's own C(refresh()) through a recording
+    transport (C(requests), as LiteLLM refreshes). Every request google-auth makes is a hop, timed; a classifier turns the
+    recorded hops into a diagnosis.
+  - Hops are C(imds_token), C(region), C(role_name), C(aws_credentials), C(sts_exchange), C(impersonation) (C(other) for any
+    further URL), in the order google-auth makes them; a credential or region step that makes no request (environment
+    variables, explicit mode) is a hop of its own with its C(source).
+  - With O(service), the check runs in that systemd unit's environment (proxies, C(NO_PROXY), CA bundles, C(AWS_*)) instead
+    of the one the module inherited, so a proxy that breaks the service breaks the check too.
+  - Returns each hop's outcome and duration and the access token's expiry time. It never returns a token, credential or
+    signed header.
   - On failure it returns the likely cause and the fix, for instance the exact C(principalSet://...attribute.aws_role/arn:aws:sts::ACCT:assumed-role/ROLE)
     member to grant C(roles/iam.workloadIdentityUser) when the binding is missing or has the wrong form.
   - Run it with the proxy's virtualenv Python (C(ansible_python_interpreter=/opt/litellm/bin/python)), which has google-auth and LiteLLM.
@@ -25,6 +32,7 @@ author:
   - keyless.wif maintainers (@keyless-wif)
 requirements:
   - google-auth >= 2.29
+  - requests
   - litellm (explicit mode only; otherwise boto3 is used for explicit AWS credentials)
 options:
   path:
@@ -32,7 +40,7 @@ options:
     type: path
     default: /etc/litellm/gcp_aws_external_account.json
   timeout:
-    description: Seconds to wait for each Google hop.
+    description: Seconds to wait for each Google request (google-auth itself would wait 120 s).
     type: float
     default: 10
   metadata_timeout:
@@ -41,11 +49,18 @@ options:
         C(metadata_no_answer) (unreachable metadata service or IMDSv2 hop limit).
     type: float
     default: 2
+  service:
+    description:
+      - A systemd unit (for example C(litellm-proxy)) whose environment the check runs with, read on the host with
+        C(systemctl show) (the manager's environment, C(Environment=), then each C(EnvironmentFile=)).
+      - The proxy, CA bundle and C(AWS_*) variables the module inherited are dropped first, so requests go exactly where
+        the service's go.
+      - Values never travel through task arguments or appear in the output.
+    type: str
   environment_file:
     description:
-      - A systemd C(EnvironmentFile) on the host (C(KEY="value") lines) whose variables the check runs with, for example
-        the proxy's own C(/etc/litellm/litellm-proxy.env), so that explicit mode sees the same C(AWS_*) variables as the
-        service.
+      - A systemd C(EnvironmentFile) on the host (C(KEY="value") lines) whose variables the check runs with, applied after
+        those of O(service). As with O(service), the inherited proxy, CA bundle and C(AWS_*) variables are dropped first.
       - The file is read on the host, so its values never travel through task arguments or appear in the output.
     type: path
   wait_timeout:
@@ -86,8 +101,9 @@ attributes:
     description: Nothing changes, so there is no diff.
 notes:
   - The requests go where the JSON says, including the instance metadata service; run it only on the host the JSON is for.
-  - In explicit mode the process environment matters (C(AWS_CONFIG_FILE), C(AWS_PROFILE)...); point O(environment_file) at the
-    proxy's EnvironmentFile rather than passing secrets through the task's C(environment), which C(-vvv) prints.
+  - The process environment matters (proxies, C(NO_PROXY), C(REQUESTS_CA_BUNDLE), C(AWS_REGION), in explicit mode C(AWS_CONFIG_FILE)...);
+    give O(service) (or O(environment_file)) rather than passing secrets through the task's C(environment), which C(-vvv) prints.
+  - The instance identity document is read once more after the refresh (not a hop), for the account in RV(caller) and RV(principal_set).
 seealso:
   - name: Workload identity federation with AWS
     description: Google's guide for AWS workloads.
@@ -126,13 +142,13 @@ mode:
   type: str
   sample: ec2
 hops:
-  description: The hops performed, in order, up to and including the first failed one.
+  description: The requests google-auth made (and the steps without a request), in order, up to and including the failed one.
   returned: always
   type: list
   elements: dict
   contains:
     name:
-      description: imds_token, role_name, aws_credentials, region, sts_exchange or impersonation.
+      description: imds_token, region, role_name, aws_credentials, sts_exchange, impersonation or other.
       type: str
     ok:
       description: Whether the hop succeeded.
@@ -140,14 +156,26 @@ hops:
     duration_ms:
       description: Wall time of the hop in milliseconds.
       type: float
-    detail:
-      description: What the hop obtained or the error it met (never a secret).
+    method:
+      description: HTTP method, for a request.
+      type: str
+    url:
+      description: URL of the request without userinfo, query or fragment.
       type: str
     status:
-      description: HTTP status of a failed hop, when it got an answer.
+      description: HTTP status, when the request got an answer.
       type: int
+    source:
+      description: For a step without a request, where google-auth or LiteLLM took the value (C(environment), C(AWS_REGION), C(aws_region_name)...).
+      type: str
+    error:
+      description: Class and message of the exception the hop met (never a secret).
+      type: str
+    google_error:
+      description: From an error answer only Google's error C(status), C(message) and ErrorInfo C(reason).
+      type: dict
   sample:
-    - {name: imds_token, ok: true, duration_ms: 2.1, detail: IMDSv2 session token received}
+    - {name: imds_token, ok: true, duration_ms: 2.1, method: PUT, url: "http://169.254.169.254/latest/api/token", status: 200}
 failed_hop:
   description: Name of the first failed hop, C(config) for a problem in the JSON itself, or null.
   returned: always
@@ -159,8 +187,14 @@ diagnosis:
   contains:
     code:
       description:
-        - Stable identifier, for instance C(binding_missing), C(invalid_target), C(attribute_condition), C(metadata_no_answer),
-          C(metadata_unreachable), C(no_instance_role), C(wrong_region), C(audience_project_id), C(explicit_aws_credentials_failed).
+        - One of C(not_external_account), C(wrong_subject_token_type), C(audience_malformed), C(audience_project_id), C(impersonation_url_malformed),
+          C(explicit_region_missing), C(google_auth_rejected), C(metadata_no_answer), C(metadata_unreachable), C(metadata_token_refused),
+          C(no_instance_role), C(metadata_role_error), C(metadata_credentials_error), C(credential_source_incomplete), C(region_unavailable),
+          C(wrong_region), C(explicit_aws_credentials_failed), C(explicit_unsupported), C(invalid_target), C(attribute_condition),
+          C(aws_account_mismatch), C(unauthorized_client), C(aws_credentials_rejected), C(sts_bad_request), C(sts_error), C(sts_exchange_unreachable),
+          C(iamcredentials_api_disabled), C(binding_missing), C(service_account_not_found), C(service_account_disabled), C(federated_token_rejected),
+          C(impersonation_error), C(impersonation_bad_answer), C(impersonation_unreachable), C(proxy_failed), C(refresh_failed) (the README's
+          troubleshooting table, generated from the same table).
       type: str
     cause:
       description: What is most likely wrong.
@@ -210,7 +244,7 @@ waited_for:
   type: list
   elements: str
 total_ms:
-  description: Sum of the hop durations in milliseconds.
+  description: Wall time of the check (building the credentials and the refresh) in milliseconds.
   returned: always
   type: float
 """
@@ -222,7 +256,8 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 try:
-    from google.auth import aws as _google_aws  # noqa: F401 - presence check; used by module_utils
+    import google.auth.aws  # noqa: F401 - presence check; used by module_utils
+    import requests  # noqa: F401 - google-auth's requests transport
 
     HAS_GOOGLE_AUTH = True
     GOOGLE_AUTH_IMPORT_ERROR = None
@@ -230,46 +265,24 @@ except ImportError:
     HAS_GOOGLE_AUTH = False
     GOOGLE_AUTH_IMPORT_ERROR = traceback.format_exc()
 
-from ansible_collections.keyless.wif.plugins.module_utils.wif.check import Checker
+from ansible_collections.keyless.wif.plugins.module_utils.wif.check import run_check
 from ansible_collections.keyless.wif.plugins.module_utils.wif.diagnoses import PROPAGATION_DIAGNOSES
-from ansible_collections.keyless.wif.plugins.module_utils.wif.external_account import mode as credential_mode
-from ansible_collections.keyless.wif.plugins.module_utils.wif.systemd import read_environment_file
+from ansible_collections.keyless.wif.plugins.module_utils.wif.systemd import (
+    SERVICE_SHOW_PROPERTIES,
+    apply_environment,
+    read_environment_file,
+    service_environment,
+)
 
 
-def explicit_credentials(params):
-    """Resolve AWS credentials the way LiteLLM does for explicit-mode JSON.
-
-    LiteLLM hands the aws_* keys to BaseAWSLLM.get_credentials(); using the same code means the
-    check sees exactly what the proxy will see. Without LiteLLM, boto3's session does the
-    common cases (profile, static keys, environment chain).
-    """
-    # Importing litellm would otherwise fetch its model cost map from the internet and read a .env file.
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    os.environ.setdefault("LITELLM_MODE", "PRODUCTION")
-    try:
-        from litellm.llms.bedrock.base_aws_llm import BaseAWSLLM
-    except ImportError:
-        BaseAWSLLM = None
-    if BaseAWSLLM is not None:
-        creds = BaseAWSLLM().get_credentials(**params)
-        how = "LiteLLM BaseAWSLLM.get_credentials"
-    else:
-        import boto3
-
-        if params.get("aws_profile_name"):
-            session = boto3.Session(profile_name=params["aws_profile_name"])
-        else:
-            session = boto3.Session(
-                aws_access_key_id=params.get("aws_access_key_id"),
-                aws_secret_access_key=params.get("aws_secret_access_key"),
-                aws_session_token=params.get("aws_session_token"),
-            )
-        creds = session.get_credentials()
-        how = "boto3 session"
-    if creds is None:
-        return None, how
-    frozen = creds.get_frozen_credentials() if hasattr(creds, "get_frozen_credentials") else creds
-    return {"AccessKeyId": frozen.access_key, "SecretAccessKey": frozen.secret_key, "Token": frozen.token}, how
+def read_service_environment(module, unit):
+    """The environment systemd gives ``unit`` (manager environment, Environment=, EnvironmentFile=)."""
+    systemctl = module.get_bin_path("systemctl", required=True)
+    rc, show, err = module.run_command([systemctl, "show", "--property=%s" % ",".join(SERVICE_SHOW_PROPERTIES), unit])
+    if rc != 0:
+        raise ValueError("systemctl show %s failed: %s" % (unit, (err or show).strip()))
+    rc, manager, err = module.run_command([systemctl, "show-environment"])
+    return service_environment(unit, show, manager if rc == 0 else "")
 
 
 def main():
@@ -279,6 +292,7 @@ def main():
             timeout=dict(type="float", default=10.0),
             metadata_timeout=dict(type="float", default=2.0),
             fail_on_error=dict(type="bool", default=True),
+            service=dict(type="str"),
             environment_file=dict(type="path"),
             # Used by the action plugin, which re-runs the module; accepted here so a direct run validates them.
             wait_timeout=dict(type="float", default=0.0),
@@ -289,17 +303,26 @@ def main():
         supports_check_mode=True,
     )
     if not HAS_GOOGLE_AUTH:
-        module.fail_json(msg=missing_required_lib("google-auth"), exception=GOOGLE_AUTH_IMPORT_ERROR)
+        module.fail_json(msg=missing_required_lib("google-auth and requests"), exception=GOOGLE_AUTH_IMPORT_ERROR)
 
     for name in ("timeout", "metadata_timeout"):
         if not module.params[name] > 0:
             module.fail_json(msg="%s must be a positive number of seconds, got %s" % (name, module.params[name]),
                              ok=False, failed_hop="config")
+    # The service's own environment (proxies, CA bundles, AWS_*), instead of the one the module inherited.
+    variables = None
+    if module.params["service"]:
+        try:
+            variables = read_service_environment(module, module.params["service"])
+        except (OSError, ValueError) as exc:
+            module.fail_json(msg="service: cannot read its environment: %s" % exc, ok=False, failed_hop="config")
     if module.params["environment_file"]:
         try:
-            os.environ.update(read_environment_file(module.params["environment_file"]))
+            variables = dict(variables or {}, **read_environment_file(module.params["environment_file"]))
         except (OSError, ValueError) as exc:
             module.fail_json(msg="environment_file: cannot read it: %s" % exc, ok=False, failed_hop="config")
+    if variables is not None:
+        apply_environment(os.environ, variables)
 
     path = module.params["path"]
     try:
@@ -310,17 +333,7 @@ def main():
     if not isinstance(info, dict):
         module.fail_json(msg="%s is not a JSON object" % path, ok=False, failed_hop="config")
 
-    # Let google-auth parse it first: what it refuses, LiteLLM refuses too.
-    from google.auth import aws
-
-    if credential_mode(info) == "ec2":
-        try:
-            aws.Credentials.from_info(info)
-        except Exception as exc:  # google-auth raises InvalidValue, InvalidResource, ValueError, KeyError
-            module.fail_json(msg="google-auth rejects %s: %s" % (path, exc), ok=False, failed_hop="config")
-
-    checker = Checker(info, timeout=module.params["timeout"], metadata_timeout=module.params["metadata_timeout"], explicit_supplier=explicit_credentials)
-    result = checker.run()
+    result = run_check(info, timeout=module.params["timeout"], metadata_timeout=module.params["metadata_timeout"])
     result["changed"] = False
     if not result["ok"] and module.params["fail_on_error"]:
         diag = result["diagnosis"]

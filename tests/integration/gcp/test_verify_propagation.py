@@ -65,7 +65,7 @@ def federation():
 def verify(credentials, **variables):
     return {"name": "verify", "ansible.builtin.include_role": {"name": "keyless.wif.verify"},
             "vars": dict({"verify_credentials_path": credentials, "verify_python": sys.executable,
-                          "verify_environment_file": "", "verify_completion": False,
+                          "verify_environment_file": "", "verify_service": "", "verify_completion": False,
                           "verify_propagation_interval": 2}, **variables)}
 
 

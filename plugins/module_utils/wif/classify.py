@@ -1,0 +1,92 @@
+# -*- coding: utf-8 -*-
+# Copyright: keyless.wif contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""From the hops google-auth's refresh made (transport.Recorder) to one diagnosis code.
+
+google-auth stops at the first failure, so the last recorded hop is the one that failed; what
+it answered (status, Google's error status, message and ErrorInfo reason) or the exception it
+met decides the code. The texts live in diagnoses.DIAGNOSES.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.keyless.wif.plugins.module_utils.wif.names import REGION_RE
+from ansible_collections.keyless.wif.plugins.module_utils.wif.transport import GOOGLE_HOPS, METADATA_HOPS
+
+
+def _metadata(hop):
+    name = hop["name"]
+    if "method" not in hop:  # a step without a request: env/explicit credentials or region
+        return "region_unavailable" if name == "region" else "credential_source_incomplete"
+    if "status" not in hop:
+        return "metadata_no_answer" if name == "imds_token" and hop.get("failure") == "timeout" else "metadata_unreachable"
+    if hop["ok"]:  # answered 200 with something google-auth could not use
+        return {"aws_credentials": "metadata_credentials_error", "region": "region_unavailable"}.get(name, "metadata_role_error")
+    if name == "imds_token":
+        return "metadata_token_refused"
+    if name == "role_name":
+        return "no_instance_role" if hop["status"] == 404 else "metadata_role_error"
+    if name == "aws_credentials":
+        return "metadata_credentials_error"
+    return "region_unavailable"
+
+
+def _sts(hop, region):
+    err = hop.get("google_error") or {}
+    kind = (err.get("status") or "").lower()
+    message = (err.get("message") or "").lower()
+    if kind == "invalid_target":
+        return "invalid_target"
+    if kind == "unauthorized_client":
+        return "attribute_condition" if "condition" in message else "unauthorized_client"
+    if "account" in message and ("match" in message or "not configured" in message):
+        return "aws_account_mismatch"
+    if kind == "invalid_grant":
+        if (region and not REGION_RE.fullmatch(region)) or "region" in message or "credential scope" in message:
+            return "wrong_region"
+        return "aws_credentials_rejected"
+    if kind in ("invalid_request", "invalid_scope", "unsupported_grant_type"):
+        return "sts_bad_request"
+    return "sts_error"
+
+
+def _impersonation(hop):
+    if hop["ok"]:
+        return "impersonation_bad_answer"
+    err = hop.get("google_error") or {}
+    status, message = hop["status"], (err.get("message") or "").lower()
+    if status == 403 and (err.get("reason") == "SERVICE_DISABLED" or "has not been used" in message or "is disabled" in message):
+        return "iamcredentials_api_disabled"
+    if status == 403:
+        return "binding_missing"
+    if status == 404 or "not found" in message:
+        return "service_account_not_found"
+    if status == 400 and (err.get("status") == "FAILED_PRECONDITION" or "disabled" in message):
+        return "service_account_disabled"
+    if status == 401:
+        return "federated_token_rejected"
+    return "impersonation_error"
+
+
+def classify(hops, mode, region=None):
+    """(code, failed hop name) for a refresh that raised, after ``hops`` were recorded."""
+    if not hops:
+        return "refresh_failed", "config"
+    hop = hops[-1]
+    name = hop["name"]
+    if hop.get("failure") == "proxy":
+        return "proxy_failed", name
+    if name == "aws_credentials" and mode == "explicit" and "method" not in hop:
+        return "explicit_aws_credentials_failed", name
+    if name == "region" and "method" not in hop and hop["ok"] is False:
+        return "region_unavailable", name
+    if name in METADATA_HOPS:
+        return _metadata(hop), name
+    if name in GOOGLE_HOPS and "status" not in hop:
+        return "%s_unreachable" % name, name
+    if name == "sts_exchange":
+        return (_sts(hop, region) if not hop["ok"] else "sts_error"), name
+    if name == "impersonation":
+        return _impersonation(hop), name
+    return "refresh_failed", name
