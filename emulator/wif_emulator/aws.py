@@ -47,7 +47,28 @@ _ACCOUNT_RE = re.compile(r"[0-9]{12}")
 # only; the IAM and STS API references). All patterns here are used with fullmatch().
 _ROLE_RE = re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}")
 _SESSION_RE = re.compile(r"[A-Za-z0-9+=,.@_-]{2,64}")
-_STS_HOST_RE = re.compile(r"sts(?:-fips)?(?:\.(?P<region>[a-z0-9-]+))?\.amazonaws\.com")
+# AWS partitions: id -> (DNS suffix, region pattern), from botocore's data/partitions.json
+# (botocore 1.43.11; tests/emulator/test_partitions.py checks this table against the installed
+# botocore). A region belongs to the first partition whose pattern it matches.
+PARTITIONS: dict[str, tuple[str, re.Pattern[str]]] = {
+    name: (suffix, re.compile(pattern, re.ASCII))
+    for name, suffix, pattern in (
+        ("aws", "amazonaws.com", r"(us|eu|ap|sa|ca|me|af|il|mx)-\w+-\d+"),
+        ("aws-cn", "amazonaws.com.cn", r"cn-\w+-\d+"),
+        ("aws-us-gov", "amazonaws.com", r"us-gov-\w+-\d+"),
+        ("aws-iso", "c2s.ic.gov", r"us-iso-\w+-\d+"),
+        ("aws-iso-b", "sc2s.sgov.gov", r"us-isob-\w+-\d+"),
+        ("aws-iso-e", "cloud.adc-e.uk", r"eu-isoe-\w+-\d+"),
+        ("aws-iso-f", "csp.hci.ic.gov", r"us-isof-\w+-\d+"),
+        ("aws-eusc", "amazonaws.eu", r"eusc-(de)-\w+-\d+"),
+    )
+}
+# STS hostnames besides sts.REGION.DNS_SUFFIX (botocore's data/endpoints.json, service "sts"):
+# the legacy global endpoint (credential scope us-east-1) and the FIPS endpoints of the aws
+# partition. In aws-us-gov the FIPS hostname is sts.REGION.amazonaws.com itself.
+STS_GLOBAL_HOST = "sts.amazonaws.com"
+STS_FIPS_REGIONS = ("us-east-1", "us-east-2", "us-west-1", "us-west-2")
+_STS_HOST_RE = re.compile(r"sts(?P<fips>-fips)?\.(?P<region>[a-z0-9-]+)\.(?P<suffix>[a-z0-9.-]+)")
 _SIGNATURE_RE = re.compile(r"[0-9a-f]{64}")
 
 MSG_INVALID_TOKEN = "The security token included in the request is invalid."
@@ -72,6 +93,40 @@ class AwsAuthError(Exception):
         self.code = code
         self.message = message
         self.status = status
+
+
+def partition_of_region(region: str) -> str | None:
+    """The partition id (aws, aws-cn, aws-us-gov, ...) a region belongs to, else None."""
+    for name, (_suffix, pattern) in PARTITIONS.items():
+        if isinstance(region, str) and pattern.fullmatch(region):
+            return name
+    return None
+
+
+def sts_host_region(hostname: str) -> str | None:
+    """The signing region of a real AWS STS hostname, else None (not an STS endpoint that exists).
+
+    ``sts.REGION.SUFFIX`` exists only when REGION's partition has the DNS suffix SUFFIX, so
+    ``sts.cn-north-1.amazonaws.com`` and ``sts.us-east-1.amazonaws.com.cn`` do not.
+    """
+    name = hostname.lower().rstrip(".")
+    if name == STS_GLOBAL_HOST:
+        return "us-east-1"  # the global endpoint signs as us-east-1
+    match = _STS_HOST_RE.fullmatch(name)
+    if not match:
+        return None
+    region, suffix = match.group("region"), match.group("suffix")
+    partition = partition_of_region(region)
+    if partition is None or PARTITIONS[partition][0] != suffix:
+        return None
+    if match.group("fips") and (partition != "aws" or region not in STS_FIPS_REGIONS):
+        return None
+    return region
+
+
+def _looks_like_aws_host(hostname: str) -> bool:
+    name = hostname.lower().rstrip(".")
+    return any(name == suffix or name.endswith("." + suffix) for suffix, _pattern in PARTITIONS.values())
 
 
 @dataclass(frozen=True)
@@ -146,11 +201,14 @@ def _format_time(value: dt.datetime) -> str:
 
 
 def mint_credentials(secret: str | bytes, account_id: str, role_name: str, session_name: str,
-                     ttl_seconds: int, *, now: dt.datetime | None = None) -> dict[str, str]:
-    """Temporary credentials for ``arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION``.
+                     ttl_seconds: int, *, now: dt.datetime | None = None, partition: str = "aws") -> dict[str, str]:
+    """Temporary credentials for ``arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION``.
 
-    Returns the JSON object IMDS serves at ``iam/security-credentials/ROLE``.
+    Returns the JSON object IMDS serves at ``iam/security-credentials/ROLE``. Credentials of one
+    partition are unknown to the STS endpoints of every other partition, as in AWS.
     """
+    if partition not in PARTITIONS:
+        raise ValueError(f"partition: must be one of {', '.join(PARTITIONS)}, got {partition!r}")
     key = _secret_bytes(secret)
     if not isinstance(account_id, str) or not _ACCOUNT_RE.fullmatch(account_id):
         raise ValueError(f"account_id: must be 12 digits, got {account_id!r}")
@@ -172,6 +230,8 @@ def mint_credentials(secret: str | bytes, account_id: str, role_name: str, sessi
         # A nonce so that every minting yields new keys, as AWS rotates them.
         "n": secrets.token_hex(8),
     }
+    if partition != "aws":
+        claims["p"] = partition
     payload = json.dumps(claims, separators=(",", ":"), sort_keys=True).encode("utf-8")
     sealed = _TOKEN_MAGIC + payload
     token = base64.b64encode(sealed + _mac(key, b"token", sealed)).decode("ascii")
@@ -289,10 +349,12 @@ def _body_bytes(body: bytes | str | None) -> bytes:
 
 def _check_region(host: str, region: str) -> None:
     hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    match = _STS_HOST_RE.fullmatch(hostname.lower())
-    if not match:
+    expected = sts_host_region(hostname)
+    if expected is None:
+        if _looks_like_aws_host(hostname):
+            # e.g. sts.cn-north-1.amazonaws.com: no such endpoint, AWS never answers it.
+            raise AwsAuthError("UnknownEndpoint", f"There is no AWS STS endpoint at '{hostname}'.", 404)
         return  # the emulator's own address: any region signs
-    expected = match.group("region") or "us-east-1"  # the global endpoint signs as us-east-1
     if region != expected:
         raise AwsAuthError("SignatureDoesNotMatch", f"Credential should be scoped to a valid region, not '{region}'. ")
 
@@ -355,6 +417,11 @@ def verify_signed_request(secret: str | bytes, method: str, url: str, headers: A
     claims = _open_token(key, token)
     if not hmac.compare_digest(access_key_id.encode(), _access_key_id(key, token).encode()):
         raise AwsAuthError("InvalidClientTokenId", MSG_INVALID_TOKEN)
+    # Each partition has its own IAM: its credentials are unknown to another partition's STS
+    # (a region outside every known partition is treated as one of the aws partition).
+    cred_partition = str(claims.get("p", "aws"))
+    if cred_partition != (partition_of_region(region) or "aws"):
+        raise AwsAuthError("InvalidClientTokenId", MSG_INVALID_TOKEN)
     expiration = dt.datetime.fromtimestamp(int(claims["e"]), dt.UTC)
     if now >= expiration:
         raise AwsAuthError("ExpiredToken", MSG_EXPIRED_TOKEN)
@@ -398,7 +465,7 @@ def verify_signed_request(secret: str | bytes, method: str, url: str, headers: A
     account, role, session = str(claims["a"]), str(claims["r"]), str(claims["s"])
     return CallerIdentity(
         account_id=account,
-        arn=f"arn:aws:sts::{account}:assumed-role/{role}/{session}",
+        arn=f"arn:{cred_partition}:sts::{account}:assumed-role/{role}/{session}",
         user_id=f"{role_unique_id(account, role)}:{session}",
         role_name=role,
         session_name=session,
@@ -421,9 +488,10 @@ def _check_caller_identity_url(url: str) -> str:
     """The hostname of a GetCallerIdentity URL on a real STS endpoint, else InvalidSubjectToken."""
     parts = urlsplit(url)
     hostname = (parts.hostname or "").lower()
-    if parts.scheme != "https" or not _STS_HOST_RE.fullmatch(hostname) or parts.port not in (None, 443):
+    if parts.scheme != "https" or sts_host_region(hostname) is None or parts.port not in (None, 443):
         raise _subject_error(
-            f"The subject token's url must be https://sts.{{region}}.amazonaws.com or https://sts.amazonaws.com, got '{url}'."
+            "The subject token's url must be https://sts.{region}.amazonaws.com (https://sts.{region}.amazonaws.com.cn "
+            f"in the aws-cn partition) or https://sts.amazonaws.com, got '{url}'."
         )
     if parts.path not in ("", "/"):
         raise _subject_error(f"The subject token's url must have no path, got '{parts.path}'.")

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from wif_emulator.aws import _ACCOUNT_RE, _ROLE_RE, _utcnow, instance_profile_id, mint_credentials
+from wif_emulator.aws import _ACCOUNT_RE, _ROLE_RE, _utcnow, instance_profile_id, mint_credentials, partition_of_region
 from wif_emulator.cli import parse_listen, serve_until_signalled
 
 TOKEN_PATH = "/latest/api/token"
@@ -85,6 +85,11 @@ class MetadataServer:
         if hop_limit is not None and (isinstance(hop_limit, bool) or not isinstance(hop_limit, int) or not 1 <= hop_limit <= 64):
             raise ValueError(f"hop_limit: must be an integer from 1 to 64, got {hop_limit!r}")
         self.region = region_of(availability_zone)
+        # The instance's partition follows its region (cn-north-1a -> aws-cn, us-gov-west-1a ->
+        # aws-us-gov): its role credentials and ARNs are that partition's.
+        self.partition = partition_of_region(self.region)
+        if self.partition is None:
+            raise ValueError(f"availability_zone: {availability_zone!r} is in no AWS partition (botocore's partitions.json)")
         self.secret = secret
         self.account_id = account_id
         self.role_name = role_name
@@ -177,7 +182,8 @@ class MetadataServer:
         refresh_window = self.refresh_window()
         with self._lock:
             if self._credentials is None or self._credentials_expire is None or now > self._credentials_expire - refresh_window:
-                self._credentials = mint_credentials(self.secret, self.account_id, self.role_name, self.instance_id, self.ttl_seconds, now=now)
+                self._credentials = mint_credentials(self.secret, self.account_id, self.role_name, self.instance_id, self.ttl_seconds, now=now,
+                                                     partition=self.partition)
                 self._credentials_expire = dt.datetime.strptime(self._credentials["Expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
             return dict(self._credentials)
 
@@ -209,7 +215,7 @@ class MetadataServer:
         return {
             "Code": "Success",
             "LastUpdated": self.role_credentials()["LastUpdated"],
-            "InstanceProfileArn": f"arn:aws:iam::{self.account_id}:instance-profile/{self.role_name}",
+            "InstanceProfileArn": f"arn:{self.partition}:iam::{self.account_id}:instance-profile/{self.role_name}",
             "InstanceProfileId": instance_profile_id(self.account_id, self.role_name),
         }
 

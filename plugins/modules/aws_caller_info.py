@@ -13,6 +13,11 @@ version_added: 0.1.0
 description:
   - Calls AWS STS C(GetCallerIdentity) with the host's normal boto3 credential chain
     (environment, shared config, container credentials, EC2 instance metadata).
+  - Region and endpoint are resolved by botocore as for any boto3 client (profile, E(AWS_DEFAULT_REGION),
+    E(AWS_ENDPOINT_URL_STS), E(AWS_ENDPOINT_URL), C(sts_regional_endpoints), C(endpoint_url) in the
+    shared config) unless O(region) or O(endpoint_url) is given; the region and endpoint the call
+    really went to are returned.
+  - Works in every AWS partition, including AWS China (C(aws-cn)) and AWS GovCloud (US) (C(aws-us-gov)).
   - Returns the caller's account, ARN and user id, and the forms derived from them that
     Google's default AWS attribute mapping and IAM bindings need, including the
     C(principalSet://...attribute.aws_role/arn:aws:sts::ACCOUNT:assumed-role/ROLE) member
@@ -25,12 +30,16 @@ author:
 options:
   region:
     description:
-      - AWS region whose STS endpoint is called.
-      - Defaults to E(AWS_REGION) or E(AWS_DEFAULT_REGION), else the global endpoint.
+      - AWS region whose STS endpoint is called, for example V(cn-north-1) or V(us-gov-west-1).
+      - Defaults to E(AWS_REGION) (as the other AWS SDKs and google-auth read it), else the region
+        botocore resolves (E(AWS_DEFAULT_REGION), the profile's C(region)); with none of them botocore
+        calls the global endpoint C(sts.amazonaws.com).
     type: str
   endpoint_url:
     description:
       - Alternative STS endpoint, for VPC endpoints, private gateways or an emulator.
+      - Defaults to what botocore resolves (E(AWS_ENDPOINT_URL_STS), E(AWS_ENDPOINT_URL), the
+        profile's C(endpoint_url), else the regional endpoint of the region's partition).
     type: str
   project_number:
     description:
@@ -125,13 +134,27 @@ principal_set:
   sample: >-
     principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aws-hosts/attribute.aws_role/arn:aws:sts::111111111111:assumed-role/litellm-host
 region:
-  description: Region whose STS endpoint answered, or null for the global endpoint.
+  description: >-
+    Region the request was signed for (the credential scope of its signature): the STS
+    endpoint's region, C(us-east-1) for the global endpoint.
   returned: success
   type: str
   sample: eu-west-1
+endpoint_url:
+  description: The STS endpoint the request was sent to (scheme, host and port).
+  returned: success
+  type: str
+  sample: https://sts.eu-west-1.amazonaws.com
+partition:
+  description: AWS partition of the caller, from its ARN (C(aws), C(aws-cn), C(aws-us-gov), ...).
+  returned: success
+  type: str
+  sample: aws
 """
 
 import os
+import re
+from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.keyless.wif.plugins.module_utils.wif.names import REGION_RE, ArnError, aws_role_principal_set, role_identity
@@ -169,25 +192,50 @@ def validate(module):
         module.fail_json(msg="connect_timeout must be between 1 and 300 seconds, got %d" % params["connect_timeout"])
 
 
+_SCOPE_RE = re.compile(r"Credential=[^/,\s]+/[0-9]{8}/(?P<region>[a-z0-9-]+)/")
+
+
+class _SentRequest:
+    """Records where the last attempt of GetCallerIdentity went and which region signed it.
+
+    A before-send handler that returns nothing: botocore goes on and sends the request.
+    """
+
+    def __init__(self):
+        self.endpoint_url = None
+        self.region = None
+
+    def __call__(self, request, **kwargs):
+        parts = urlsplit(request.url)
+        self.endpoint_url = "%s://%s%s" % (parts.scheme, parts.netloc, parts.path.rstrip("/"))
+        authorization = request.headers.get("Authorization") or b""
+        if isinstance(authorization, bytes):
+            authorization = authorization.decode("ascii", "replace")
+        match = _SCOPE_RE.search(authorization)
+        self.region = match.group("region") if match else None
+
+
 def get_caller_identity(module):
     params = module.params
-    region = params["region"] or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     config = botocore.config.Config(
         connect_timeout=params["connect_timeout"],
         read_timeout=max(params["connect_timeout"], 10),
         retries={"max_attempts": 4, "mode": "standard"},
     )
     client_args = {"config": config}
+    # botocore reads AWS_DEFAULT_REGION and the profile but not AWS_REGION, which the other SDKs
+    # and google-auth read first: honour it too. Everything else (endpoint variables, profile
+    # endpoint_url, sts_regional_endpoints, partition) is botocore's to resolve.
+    region = params["region"] or os.environ.get("AWS_REGION")
     if region:
         client_args["region_name"] = region
-    else:
-        # Without a region the legacy global endpoint is the only one that exists.
-        client_args["region_name"] = "us-east-1"
-        client_args["endpoint_url"] = "https://sts.amazonaws.com"
     if params["endpoint_url"]:
         client_args["endpoint_url"] = params["endpoint_url"]
+    sent = _SentRequest()
     try:
-        answer = boto3.session.Session().client("sts", **client_args).get_caller_identity()
+        client = boto3.session.Session().client("sts", **client_args)
+        client.meta.events.register("before-send.sts.GetCallerIdentity", sent)
+        answer = client.get_caller_identity()
     except botocore.exceptions.NoCredentialsError:
         module.fail_json(
             msg="no AWS credentials found: boto3 looked in the environment, shared config and instance "
@@ -204,7 +252,7 @@ def get_caller_identity(module):
         )
     except botocore.exceptions.BotoCoreError as exc:
         module.fail_json(msg="AWS STS GetCallerIdentity failed: %s" % exc)
-    return answer, region
+    return answer, sent
 
 
 def main():
@@ -222,7 +270,7 @@ def main():
         module.fail_json(msg=missing_required_lib("boto3"), exception=str(BOTO3_IMPORT_ERROR))
     validate(module)
 
-    answer, region = get_caller_identity(module)
+    answer, sent = get_caller_identity(module)
     try:
         identity = role_identity(answer["Arn"], field="the caller ARN returned by STS")
     except ArnError as exc:
@@ -238,7 +286,9 @@ def main():
         session_name=identity["session_name"],
         iam_role_arn=identity["iam_arn"] if identity["kind"] != "user" else None,
         assumed_role_arn=identity["aws_role"],
-        region=region,
+        region=sent.region,
+        endpoint_url=sent.endpoint_url,
+        partition=identity["partition"],
     )
     if module.params["pool_id"]:
         result["principal_set"] = aws_role_principal_set(module.params["project_number"], module.params["pool_id"], identity["aws_role"])

@@ -206,3 +206,117 @@ def impersonated_email(url):
     """The service-account e-mail in a generateAccessToken URL, else None."""
     match = _IMPERSONATION_PATH_RE.search(urllib.parse.urlparse(url or "").path)
     return urllib.parse.unquote(match.group("email")) if match else None
+
+
+# --------------------------------------------------------------------------- name shapes
+# The one definition of each shape; validate.py, host_inputs.py and the modules import them.
+# Whole-string patterns (fullmatch), ASCII classes only.
+
+# Workload identity pool and provider IDs (the reserved gcp- prefix is checked apart).
+WIF_ID_RE = re.compile(r"[a-z0-9-]{4,32}")
+# Service-account account IDs (the 6-30 length is checked apart).
+SA_ACCOUNT_ID_RE = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])")
+# Project IDs, domain-scoped ones (example.com:my-project) included.
+PROJECT_ID_RE = re.compile(r"(?:[a-z0-9.-]+\.[a-z]{2,}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
+PROJECT_NUMBER_RE = re.compile(r"[0-9]{1,20}")
+EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# Every service account's e-mail domain ends so: user-managed (PROJECT.iam.gserviceaccount.com,
+# domain-scoped PROJECT.DOMAIN.iam.gserviceaccount.com) and Google-managed (developer., appspot.).
+SA_EMAIL_DOMAIN_SUFFIX = ".gserviceaccount.com"
+
+
+def is_service_account_email(value):
+    """True for an e-mail address in a service-account domain (*.gserviceaccount.com)."""
+    return isinstance(value, str) and bool(EMAIL_RE.fullmatch(value)) and value.lower().endswith(SA_EMAIL_DOMAIN_SUFFIX)
+
+
+def service_account_member(email):
+    """The IAM member of a service account."""
+    return "serviceAccount:%s" % email
+
+
+# --------------------------------------------------------------------------- AWS partitions and STS hosts
+
+# Partition id -> (DNS suffix, region pattern), a copy of botocore's data/partitions.json
+# (botocore 1.43.11) for hosts without botocore; with botocore importable its own data is used.
+# A region belongs to the first partition whose pattern it matches (partitions.json order).
+AWS_PARTITION_TABLE = (
+    ("aws", "amazonaws.com", r"(us|eu|ap|sa|ca|me|af|il|mx)-\w+-\d+"),
+    ("aws-cn", "amazonaws.com.cn", r"cn-\w+-\d+"),
+    ("aws-us-gov", "amazonaws.com", r"us-gov-\w+-\d+"),
+    ("aws-iso", "c2s.ic.gov", r"us-iso-\w+-\d+"),
+    ("aws-iso-b", "sc2s.sgov.gov", r"us-isob-\w+-\d+"),
+    ("aws-iso-e", "cloud.adc-e.uk", r"eu-isoe-\w+-\d+"),
+    ("aws-iso-f", "csp.hci.ic.gov", r"us-isof-\w+-\d+"),
+    ("aws-eusc", "amazonaws.eu", r"eusc-(de)-\w+-\d+"),
+)
+STS_GLOBAL_HOSTNAME = "sts.amazonaws.com"
+GET_CALLER_IDENTITY_QUERY = "Action=GetCallerIdentity&Version=2011-06-15"
+_aws_partitions_cache = []
+
+
+def aws_partitions():
+    """[(partition id, DNS suffix, compiled region pattern, explicit regions)], botocore's if importable."""
+    if _aws_partitions_cache:
+        return _aws_partitions_cache[0]
+    table = None
+    try:
+        import botocore.loaders
+
+        data = botocore.loaders.create_loader().load_data("partitions")
+        table = [
+            (part["id"], part["outputs"]["dnsSuffix"], re.compile(part["regionRegex"].lstrip("^").rstrip("$"), re.ASCII),
+             tuple(part.get("regions", {})))
+            for part in data["partitions"]
+        ]
+    except Exception:  # pylint: disable=broad-except - no botocore, or data in another shape: use the copy
+        table = None
+    if not table:
+        table = [(name, suffix, re.compile(pattern, re.ASCII), ()) for name, suffix, pattern in AWS_PARTITION_TABLE]
+    _aws_partitions_cache.append(table)
+    return table
+
+
+def partition_of_region(region):
+    """The AWS partition id of a region (us-east-1 -> aws, cn-north-1 -> aws-cn), else None."""
+    if not isinstance(region, str) or not region:
+        return None
+    table = aws_partitions()
+    for name, _suffix, _pattern, regions in table:
+        if region in regions:
+            return name
+    for name, _suffix, pattern, _regions in table:
+        if pattern.fullmatch(region):
+            return name
+    return None
+
+
+def partition_dns_suffix(partition):
+    """The DNS suffix of a partition's endpoints (aws-cn -> amazonaws.com.cn), else ValueError."""
+    for name, suffix, _pattern, _regions in aws_partitions():
+        if name == partition:
+            return suffix
+    raise ValueError("unknown AWS partition %r (known: %s)" % (partition, ", ".join(row[0] for row in aws_partitions())))
+
+
+def sts_hostname(region):
+    """The regional STS hostname of a region (cn-north-1 -> sts.cn-north-1.amazonaws.com.cn).
+
+    Without a region, the legacy global endpoint sts.amazonaws.com (aws partition only).
+    """
+    if not region:
+        return STS_GLOBAL_HOSTNAME
+    partition = partition_of_region(region)
+    if partition is None:
+        raise ValueError("region %r is in no AWS partition" % region)
+    return "sts.%s.%s" % (region, partition_dns_suffix(partition))
+
+
+def sts_verification_url_template(partition="aws"):
+    """The regional_cred_verification_url of an external_account credential file for a partition.
+
+    google-auth replaces only ``{region}`` in it, so the partition's DNS suffix has to be written
+    into the file: aws and aws-us-gov -> https://sts.{region}.amazonaws.com?..., aws-cn ->
+    https://sts.{region}.amazonaws.com.cn?... (gcloud's create-cred-config writes the aws form).
+    """
+    return "https://sts.{region}.%s?%s" % (partition_dns_suffix(partition), GET_CALLER_IDENTITY_QUERY)
