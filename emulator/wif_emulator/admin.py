@@ -160,9 +160,12 @@ def aws_credentials(app: App, req: Request, p: dict[str, str]) -> Response:
                           "config", "INVALID_ARGUMENT")
     session = body.get("session_name", "emulator-session")
     ttl = body.get("ttl_seconds", app.config.credential_ttl_seconds)
+    partition = body.get("partition", "aws")
+    if partition not in aws.PARTITIONS:
+        raise GoogleError(400, f"partition {partition!r} is not one of {sorted(aws.PARTITIONS)}", "INVALID_ARGUMENT")
     try:
         creds = aws.mint_credentials(app.config.credential_secret, account_id, role, session, ttl,
-                                     now=app.now_utc())
+                                     now=app.now_utc(), partition=partition)
     except ValueError as exc:
         raise GoogleError(400, str(exc), "INVALID_ARGUMENT") from exc
     return json_response(creds)

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -225,3 +227,22 @@ def test_google_sts_sees_the_partition_in_the_assertion(emulator, sandbox):
     finally:
         md.stop()
     assert '"sts_token_exchanges": 1' in state
+
+
+def test_admin_mints_credentials_of_a_partition(emulator):
+    def mint(**extra: Any) -> dict[str, Any]:
+        body = json.dumps({"account_id": ACCOUNT, "role_name": ROLE, "session_name": INSTANCE_ID, **extra}).encode()
+        req = urllib.request.Request(emulator.base_url + "/_emulator/aws/credentials", data=body, method="POST",  # noqa: S310
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as answer:  # noqa: S310 - loopback emulator
+            return json.loads(answer.read())
+
+    creds = mint(partition="aws-us-gov")
+    signed = google.auth.aws.RequestSigner("us-gov-west-1").get_request_options(
+        google.auth.aws.AwsSecurityCredentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["Token"]),
+        "https://sts.us-gov-west-1.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15", "POST")
+    caller = aws.verify_signed_request(SECRET, "POST", signed["url"], signed["headers"], "")
+    assert caller.arn == f"arn:aws-us-gov:sts::{ACCOUNT}:assumed-role/{ROLE}/{INSTANCE_ID}"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        mint(partition="aws-mars")
+    assert refused.value.code == 400 and "partition" in json.loads(refused.value.read())["error"]["message"]
