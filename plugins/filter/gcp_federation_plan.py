@@ -21,10 +21,14 @@ options:
     description: The role's variables, keyed by their full names (C(gcp_federation_project), ...).
     type: dict
     required: true
-  identity_arns:
-    description: Caller ARNs gathered from the hosts, used when C(gcp_federation_aws_role_arns) is empty.
-    type: list
-    elements: str
+  project_id:
+    description:
+      - The project's ID as M(keyless.wif.gcp_project_info) answers it; names the service account when
+        C(gcp_federation_project) is a project number.
+    type: str
+  project_number:
+    description: The project's number as M(keyless.wif.gcp_project_info) answers it; names the pool (C(pool_name)).
+    type: str
 """
 
 EXAMPLES = r"""
@@ -37,7 +41,7 @@ RETURN = r"""
 _value:
   description:
     - A dict with C(state), C(project), C(pool_id), C(provider_id), C(service_account_id), C(service_account_email),
-      C(texts), C(vertex_roles), C(services), C(manage_services), C(attribute_mapping) (null for Google's default),
+      C(service_account_member), C(pool_name), C(texts), C(vertex_roles), C(services), C(manage_services), C(attribute_mapping) (null for Google's default),
       C(attribute_condition) (empty for none), C(account_id) and C(aws_roles).
   type: dict
 """
@@ -47,11 +51,11 @@ from ansible_collections.keyless.wif.plugins.module_utils.wif.federation import 
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import ValidationError
 
 
-def gcp_federation_plan(variables, identity_arns=None):
+def gcp_federation_plan(variables, project_id=None, project_number=None):
     if not isinstance(variables, dict):
         raise AnsibleFilterError("gcp_federation_plan expects a dict of the role's variables")
     try:
-        return plan(variables, identity_arns)
+        return plan(variables, project_id, project_number)
     except ValidationError as exc:
         raise AnsibleFilterError("invalid input: %s" % exc) from None
 

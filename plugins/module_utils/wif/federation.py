@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from ansible_collections.keyless.wif.plugins.module_utils import inputs
 from ansible_collections.keyless.wif.plugins.module_utils.wif import cel
+from ansible_collections.keyless.wif.plugins.module_utils.wif.names import PROJECT_NUMBER_RE, pool_name, service_account_member
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
     CEL_MAX,
     CONDITION_VARIABLES,
@@ -43,11 +44,12 @@ PREFIX = "gcp_federation_"
 STATES = ("present", "absent")
 
 
-def plan(variables, identity_arns=None):
+def plan(variables, project_id=None, project_number=None):
     """Check the role's variables (keys with the gcp_federation_ prefix); return the plan.
 
-    ``identity_arns`` are the caller ARNs gathered from the hosts, used when
-    gcp_federation_aws_role_arns is empty. Raises ValidationError naming the variable.
+    ``project_id`` and ``project_number`` are the project as Google answered it
+    (gcp_project_info): the ID names the service account when gcp_federation_project is a
+    number, the number names the pool. Raises ValidationError naming the variable.
     """
     var, field = inputs.prefixed(variables, PREFIX)
     state = inputs.choice(field("state"), var("state") or "present", STATES)
@@ -93,7 +95,7 @@ def plan(variables, identity_arns=None):
     if extra.strip():
         check_cel(field("attribute_condition"), extra, variables=CONDITION_VARIABLES)
 
-    aws_roles, account_id = _aws_roles(var, field, identity_arns, state)
+    aws_roles, account_id = _aws_roles(var, field, state)
 
     condition = cel.conjoin([
         extra,
@@ -102,14 +104,23 @@ def plan(variables, identity_arns=None):
     if len(condition) > CEL_MAX:
         raise ValidationError(field("aws_role_arns"), "admit too many roles: the provider condition would be %d "
                                                       "characters, Google's limit is %d" % (len(condition), CEL_MAX))
+    if project_id is not None:
+        check_project(project_id, "project_id (gcp_project_info answer)")
+    if project_number is not None and not PROJECT_NUMBER_RE.fullmatch(str(project_number)):
+        raise ValidationError("project_number (gcp_project_info answer)", "must be a project number", project_number)
+    email_project = project_id or project
+    email = None if email_project.isdigit() else service_account_email(account_name, email_project)
     return {
         "state": state,
         "project": project,
         "pool_id": ids["pool_id"],
+        # The pool's full resource name, once the project number is known.
+        "pool_name": pool_name(str(project_number), ids["pool_id"]) if project_number is not None else None,
         "provider_id": ids["provider_id"],
         "service_account_id": account_name,
-        # A project number has no e-mail domain yet; the role then takes the module's answer.
-        "service_account_email": None if project.isdigit() else service_account_email(account_name, project),
+        # A project number has no e-mail domain: the role plans again with the project's ID.
+        "service_account_email": email,
+        "service_account_member": service_account_member(email) if email else None,
         "texts": texts,
         "vertex_roles": vertex_roles,
         "services": services,
@@ -121,13 +132,10 @@ def plan(variables, identity_arns=None):
     }
 
 
-def _aws_roles(var, field, identity_arns, state):
+def _aws_roles(var, field, state):
     """The admitted roles in assumed-role form, and the one AWS account they belong to."""
     given = inputs.string_list(field("aws_role_arns"), var("aws_role_arns"))
     source = field("aws_role_arns")
-    if not given:
-        given = inputs.string_list(field("identity_hosts") + " (gathered caller ARNs)", identity_arns)
-        source = field("identity_hosts") + " (gathered caller ARNs)"
     roles = []
     accounts = []
     for index, arn in enumerate(given):
@@ -141,9 +149,9 @@ def _aws_roles(var, field, identity_arns, state):
     if state == "absent":
         return roles, account_id
     if not roles:
-        raise ValidationError(field("aws_role_arns"), "is empty and no host in gcp_federation_identity_hosts has a "
-                                                      "gathered caller ARN (run keyless.wif.aws_caller_info on the hosts "
-                                                      "first, or list the role ARNs)")
+        raise ValidationError(field("aws_role_arns"), "is empty: list the AWS role ARNs the provider admits (the "
+                                                      "site playbook gathers them from its hosts with "
+                                                      "keyless.wif.aws_caller_info)")
     if not account_id:
         if len(accounts) > 1:
             raise ValidationError(source, "must all belong to one AWS account (one AWS provider admits one account); "

@@ -15,120 +15,16 @@ from __future__ import annotations
 import re
 
 from ansible_collections.keyless.wif.plugins.module_utils import inputs
-from ansible_collections.keyless.wif.plugins.module_utils.wif import names
-from ansible_collections.keyless.wif.plugins.module_utils.wif.external_account import LITELLM_AWS_KEYS, SECRET_AWS_KEYS
-from ansible_collections.keyless.wif.plugins.module_utils.wif.names import REGION_RE, ArnError, role_identity
-from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
-    WIF_ID_RE,
-    ValidationError,
-    check_project,
-    check_url,
-)
+from ansible_collections.keyless.wif.plugins.module_utils.wif import external_account
+from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import ValidationError, check_project, check_url
 
-SA_EMAIL_RE = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9.-]+\.gserviceaccount\.com")
-AUDIENCE_PROJECT_NUMBER_RE = re.compile(r"[0-9]{6,20}")
 MASTER_KEY_RE = re.compile(r"sk-[A-Za-z0-9_-]{32,}")
 PUBLIC_MASTER_KEYS = ("sk-1234",)
 VERTEX_LOCATION_RE = re.compile(r"global|[a-z]+-[a-z]+[0-9]+")
 DIAGNOSIS_RE = re.compile(r"ok|[a-z][a-z_]*[a-z]")
 
-
-def check_external_account(variables):
-    var, field = inputs.prefixed(variables, "external_account_")
-    state = inputs.choice(field("state"), var("state"), ("present", "absent"))
-    inputs.owned_file(field("path"), var("path"))
-    if state == "absent":
-        return {"state": state}
-    mode = inputs.choice(field("mode"), var("mode"), ("ec2", "explicit"))
-    audience = inputs.text(field("audience"), var("audience"), required=True)
-    parts = names.parse_audience(audience)
-    if not parts or not AUDIENCE_PROJECT_NUMBER_RE.fullmatch(parts["project"]) or not all(
-            WIF_ID_RE.fullmatch(parts[k]) and not parts[k].startswith("gcp-") for k in ("pool", "provider")):
-        raise ValidationError(field("audience"), "must be //iam.googleapis.com/projects/PROJECT_NUMBER/locations/global/"
-                                                 "workloadIdentityPools/POOL/providers/PROVIDER with the project NUMBER "
-                                                 "and pool/provider IDs of 4-32 characters [a-z0-9-]", audience)
-    email = inputs.text(field("service_account_email"), var("service_account_email"))
-    if email and not SA_EMAIL_RE.fullmatch(email):
-        raise ValidationError(field("service_account_email"), "must be a service-account e-mail such as "
-                                                              "NAME@PROJECT_ID.iam.gserviceaccount.com, or empty for no "
-                                                              "impersonation", email)
-    urls = ["token_url", "iamcredentials_url"]
-    if email:
-        urls.append("service_account_impersonation_url")
-    if mode == "ec2":
-        urls += ["region_url", "credentials_url"]
-        if var("imdsv2_session_token_url"):
-            urls.append("imdsv2_session_token_url")
-    for name in urls:
-        check_url(field(name), inputs.text(field(name), var(name), required=True))
-    if email and names.impersonated_email(var("service_account_impersonation_url")) is None:
-        raise ValidationError(field("service_account_impersonation_url"), "must end in "
-                              "/v1/projects/-/serviceAccounts/EMAIL:generateAccessToken",
-                              var("service_account_impersonation_url"))
-    if var("environment_id") != "aws1":
-        raise ValidationError(field("environment_id"), "must be aws1 (the only version google-auth supports)",
-                              var("environment_id"))
-    verification = inputs.text(field("regional_cred_verification_url"), var("regional_cred_verification_url"))
-    if mode == "ec2":
-        if "{region}" not in verification:
-            raise ValidationError(field("regional_cred_verification_url"), "must contain the literal {region} "
-                                  "placeholder that google-auth fills in", verification)
-        # The query (?Action=GetCallerIdentity&Version=...) is part of what google-auth signs.
-        check_url(field("regional_cred_verification_url"), verification.replace("{region}", "us-east-1").split("?")[0])
-    aws = {name: var(name) for name in LITELLM_AWS_KEYS}
-    for name, value in aws.items():
-        if value in (None, ""):
-            continue
-        if name in SECRET_AWS_KEYS:
-            inputs.hidden_line(field(name), value)
-        else:
-            inputs.text(field(name), value)
-    given = [name for name, value in aws.items() if value]
-    if mode == "ec2" and given:
-        raise ValidationError(", ".join(field(n) for n in given), "are set but external_account_mode is ec2: LiteLLM "
-                              "switches to explicit AWS auth whenever any aws_* key is present. Set "
-                              "external_account_mode: explicit, or clear them")
-    if mode == "explicit":
-        _check_explicit(field, aws)
-    inputs.posix_name(field("owner"), var("owner"))
-    inputs.posix_name(field("group"), var("group"))
-    mode_file = inputs.octal_mode(field("mode_file"), var("mode_file"))
-    inputs.octal_mode(field("mode_dir"), var("mode_dir"))
-    if int(mode_file, 8) & 0o007:
-        raise ValidationError(field("mode_file"), "must not give others any access (last digit 0)", mode_file)
-    inputs.absolute_path(field("validate_python"), var("validate_python"))
-    inputs.boolean(field("create_group"), var("create_group"))
-    return {"state": state, "mode": mode, "aws_keys": given}
-
-
-def _check_explicit(field, aws):
-    region = aws["aws_region_name"] or ""
-    if not REGION_RE.fullmatch(region):
-        raise ValidationError(field("aws_region_name"), "is required in explicit mode and must be an AWS region such "
-                                                        "as us-east-1 (LiteLLM refuses the JSON without it)", region)
-    if aws["aws_role_name"]:
-        try:
-            identity = role_identity(aws["aws_role_name"], field("aws_role_name"))
-        except ArnError as exc:
-            raise ValidationError(field("aws_role_name"), "must be a role ARN: %s" % exc) from None
-        if identity["kind"] != "role":
-            raise ValidationError(field("aws_role_name"), "must be an IAM role ARN (arn:aws:iam::ACCOUNT_ID:role/NAME)",
-                                  aws["aws_role_name"])
-    if aws["aws_web_identity_token"]:
-        if not (aws["aws_role_name"] and aws["aws_session_name"]):
-            raise ValidationError(field("aws_web_identity_token"), "needs external_account_aws_role_name and "
-                                                                   "external_account_aws_session_name")
-        if aws["aws_web_identity_token"].startswith("os.environ/"):
-            raise ValidationError(field("aws_web_identity_token"), "must be the token itself: LiteLLM 1.108 refuses "
-                                                                   "os.environ/ references there")
-    if bool(aws["aws_access_key_id"]) != bool(aws["aws_secret_access_key"]):
-        raise ValidationError("external_account_aws_access_key_id, external_account_aws_secret_access_key",
-                              "go together: set both or neither")
-    if aws["aws_session_token"] and not aws["aws_access_key_id"]:
-        raise ValidationError(field("aws_session_token"), "needs external_account_aws_access_key_id and "
-                                                          "external_account_aws_secret_access_key")
-    if aws["aws_sts_endpoint"]:
-        check_url(field("aws_sts_endpoint"), aws["aws_sts_endpoint"])
+# The credential file's rules live with its format.
+check_external_account = external_account.check
 
 
 def check_litellm_proxy(variables):
@@ -181,8 +77,9 @@ def check_litellm_proxy(variables):
         check_url(field("pip_index_url"), index_url)
     if var("requirements_file"):
         inputs.absolute_path(field("requirements_file"), var("requirements_file"))
-    if not inputs.string_list(field("packages"), var("packages")):
-        raise ValidationError(field("packages"), "must not be empty")
+    # Empty: the role's pinned files/requirements.txt.
+    for index, line in enumerate(inputs.string_list(field("packages"), var("packages"))):
+        inputs.text("%s[%d]" % (field("packages"), index), line, required=True)
     inputs.absolute_path(field("python"), var("python"))
     inputs.text(field("pip_extra_args"), var("pip_extra_args"))
     inputs.mapping(field("litellm_settings"), var("litellm_settings"))

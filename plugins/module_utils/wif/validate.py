@@ -15,7 +15,17 @@ import re
 from urllib.parse import urlsplit
 
 from ansible_collections.keyless.wif.plugins.module_utils.wif.cel import CelSyntaxError, check_syntax
-from ansible_collections.keyless.wif.plugins.module_utils.wif.names import ArnError, role_identity, service_account_email
+from ansible_collections.keyless.wif.plugins.module_utils.wif.names import (
+    ACCOUNT_ID_RE,
+    EMAIL_RE,
+    PROJECT_ID_RE,
+    PROJECT_NUMBER_RE,
+    SA_ACCOUNT_ID_RE,
+    WIF_ID_RE,
+    ArnError,
+    role_identity,
+    service_account_email,
+)
 
 
 class ValidationError(ValueError):
@@ -30,14 +40,8 @@ class ValidationError(ValueError):
         super().__init__(text)
 
 
-# Limits from the IAM and Resource Manager API references. Every pattern is a whole-string
-# pattern used with fullmatch and ASCII classes only: `$` lets a trailing newline through.
-WIF_ID_RE = re.compile(r"[a-z0-9-]{4,32}")
-SA_ACCOUNT_ID_RE = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])")
-PROJECT_ID_RE = re.compile(r"(?:[a-z0-9.-]+\.[a-z]{2,}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
-PROJECT_NUMBER_RE = re.compile(r"[0-9]{1,20}")
-AWS_ACCOUNT_RE = re.compile(r"[0-9]{12}")
-EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# Limits from the IAM and Resource Manager API references. Name shapes live in names.py; every
+# pattern is a whole-string pattern used with fullmatch and ASCII classes only.
 ROLE_RE = re.compile(r"roles/[A-Za-z0-9_.]+|(projects|organizations)/[A-Za-z0-9_.:-]+/roles/[A-Za-z0-9_.]{3,64}")
 SERVICE_RE = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
 MAPPING_KEY_RE = re.compile(r"google\.(subject|groups|display_name|posix_username)|attribute\.[a-z0-9_]{1,100}")
@@ -144,7 +148,7 @@ def check_email_project(field, email, project_id):
 
 
 def check_aws_account_id(field, value):
-    if not isinstance(value, str) or not AWS_ACCOUNT_RE.fullmatch(value):
+    if not isinstance(value, str) or not ACCOUNT_ID_RE.fullmatch(value):
         raise ValidationError(field, "must be a 12-digit AWS account ID as a string (quote it in YAML)", value)
 
 

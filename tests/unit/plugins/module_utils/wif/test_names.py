@@ -1,6 +1,7 @@
 """ARN forms: the IAM-role form must always be turned into the assumed-role form Google matches."""
 
 import pytest
+from ansible_collections.keyless.wif.plugins.module_utils.wif import names
 from ansible_collections.keyless.wif.plugins.module_utils.wif.names import ArnError, aws_role_principal_set, role_identity
 
 
@@ -50,3 +51,25 @@ def test_principal_set_uses_project_number_and_assumed_role_form():
         "principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aws-hosts"
         "/attribute.aws_role/arn:aws:sts::111111111111:assumed-role/litellm-host"
     )
+
+
+@pytest.mark.parametrize(("email", "ok"), [
+    ("litellm-vertex@wif-sandbox.iam.gserviceaccount.com", True),
+    ("sa@my-project.example.com.iam.gserviceaccount.com", True),   # domain-scoped project, short account
+    ("123456789012-compute@developer.gserviceaccount.com", True),  # Google-managed
+    ("bob@example.com", False),
+    ("litellm-vertex@wif-sandbox.iam.gserviceaccount.com\n", False),
+    ("@wif-sandbox.iam.gserviceaccount.com", False),
+    (None, False),
+])
+def test_service_account_emails(email, ok):
+    assert names.is_service_account_email(email) is ok
+
+
+def test_one_home_for_each_name_shape():
+    from ansible_collections.keyless.wif.plugins.module_utils.wif import host_inputs, validate
+
+    for shape in ("EMAIL_RE", "PROJECT_ID_RE", "PROJECT_NUMBER_RE", "WIF_ID_RE", "SA_ACCOUNT_ID_RE"):
+        assert getattr(validate, shape) is getattr(names, shape), shape
+    assert not hasattr(validate, "AWS_ACCOUNT_RE")
+    assert not hasattr(host_inputs, "SA_EMAIL_RE") and not hasattr(host_inputs, "AUDIENCE_PROJECT_NUMBER_RE")

@@ -40,15 +40,26 @@ def test_roles_are_deduplicated_in_assumed_role_form():
     assert result["account_id"] == ACCT
 
 
-def test_gathered_arns_are_used_when_none_are_given():
-    result = plan(dict(BASE, gcp_federation_aws_role_arns=[]), ["arn:aws:sts::%s:assumed-role/h/i-9" % ACCT])
-    assert result["aws_roles"] == ["arn:aws:sts::%s:assumed-role/h" % ACCT]
+def test_the_plan_knows_no_host_fact_and_needs_the_arns():
+    with pytest.raises(ValidationError) as caught:
+        plan(dict(BASE, gcp_federation_aws_role_arns=[]))
+    assert caught.value.field == "gcp_federation_aws_role_arns"
+    assert "is empty" in caught.value.rule
+    assert "identity_hosts" not in str(caught.value)
 
 
 def test_domain_scoped_project_names_its_service_account():
-    assert make(project="example.com:my-project")["service_account_email"] == (
-        "litellm-vertex@my-project.example.com.iam.gserviceaccount.com")
+    scoped = make(project="example.com:my-project")
+    assert scoped["service_account_email"] == "litellm-vertex@my-project.example.com.iam.gserviceaccount.com"
+    assert scoped["service_account_member"] == "serviceAccount:" + scoped["service_account_email"]
     assert make(project="123456789012")["service_account_email"] is None
+    assert make(project="123456789012")["service_account_member"] is None
+
+
+def test_a_project_number_is_named_by_the_id_google_answered():
+    result = plan(dict(BASE, gcp_federation_project="123456789012"), "wif-sandbox")
+    assert result["project"] == "123456789012"
+    assert result["service_account_member"] == "serviceAccount:litellm-vertex@wif-sandbox.iam.gserviceaccount.com"
 
 
 def test_absent_needs_no_roles():
@@ -69,3 +80,11 @@ def test_refusals_name_the_variable(change, field, rule):
         make(**change)
     assert caught.value.field == field
     assert rule in str(caught.value)
+
+
+def test_the_pool_is_named_by_the_project_number_once_it_is_known():
+    assert make()["pool_name"] is None
+    result = plan(BASE, "wif-sandbox", "123456789012")
+    assert result["pool_name"] == "projects/123456789012/locations/global/workloadIdentityPools/aws-pool"
+    with pytest.raises(ValidationError, match="project_number"):
+        plan(BASE, "wif-sandbox", "wif-sandbox")

@@ -1,0 +1,42 @@
+"""The proxy's pins have one home, roles/litellm_proxy/files/requirements.txt."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+from ansible_collections.keyless.wif.plugins.module_utils.wif.host_layout import WHEELHOUSE_REQUIREMENTS
+
+REPO = Path(__file__).resolve().parents[3]
+PINS = REPO / "roles" / "litellm_proxy" / "files" / "requirements.txt"
+
+
+def pinned_lines(path):
+    return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_every_proxy_package_is_pinned():
+    lines = pinned_lines(PINS)
+    assert lines[:2] == ["litellm==1.108.14", "google-auth==2.63.0"]
+    assert all(re.fullmatch(r"[a-z0-9][a-z0-9._-]*==[0-9][0-9a-z.]*", line) for line in lines), lines
+
+
+def test_the_role_installs_its_pins_unless_told_otherwise():
+    defaults = yaml.safe_load((REPO / "roles/litellm_proxy/defaults/main.yml").read_text())
+    assert defaults["litellm_proxy_packages"] == []
+    assert "litellm_proxy_version" not in defaults and "litellm_proxy_google_auth_version" not in defaults
+    install = yaml.safe_load((REPO / "roles/litellm_proxy/tasks/install.yml").read_text())
+    assert any(task.get("ansible.builtin.copy", {}).get("src") == "requirements.txt" for task in install)
+
+
+def test_the_wheelhouse_packs_the_role_pins_under_the_name_the_role_looks_for():
+    script = (REPO / "scripts" / "wheelhouse").read_text()
+    assert 'REQ="${KEYLESS_PROXY_REQUIREMENTS:-$ROOT/roles/litellm_proxy/files/requirements.txt}"' in script
+    assert 'cp "$REQ" "$tmp/%s"' % WHEELHOUSE_REQUIREMENTS in script
+
+
+def test_no_second_copy_of_the_pins():
+    assert not (REPO / "requirements-proxy.txt").exists()
+    for path in [REPO / "roles/litellm_proxy/defaults/main.yml", REPO / "roles/litellm_proxy/meta/argument_specs.yml"]:
+        assert "1.108.14" not in path.read_text(), path
