@@ -18,7 +18,7 @@ import urllib.parse
 
 from ansible_collections.keyless.wif.plugins.module_utils.wif import external_account, names
 from ansible_collections.keyless.wif.plugins.module_utils.wif.classify import classify
-from ansible_collections.keyless.wif.plugins.module_utils.wif.diagnoses import DIAGNOSES, render
+from ansible_collections.keyless.wif.plugins.module_utils.wif.diagnoses import render
 from ansible_collections.keyless.wif.plugins.module_utils.wif.litellm_credentials import ec2_credentials, explicit_credentials
 from ansible_collections.keyless.wif.plugins.module_utils.wif.transport import Recorder, RecordingRequest, exception_text, hop_namer, public_url
 
@@ -151,12 +151,12 @@ def run_check(info, timeout=10.0, metadata_timeout=2.0, session=None, clock=time
               "audience": info.get("audience"), "hops": [], "caller": _caller({})}
     start = clock()
 
-    def finish(code, failed_hop, hop=None, error=None, learnt=None):
+    def finish(code, failed_hop, hop=None, error=None, learnt=None, values=None):
         learnt = learnt or {}
         caller = _caller(learnt)
         diagnosis = None
         if code:
-            diagnosis = render(code, _context(info, hop, error, caller, learnt))
+            diagnosis = render(code, dict(_context(info, hop, error, caller, learnt), **(values or {})))
         result.update({"ok": code is None, "failed_hop": failed_hop, "diagnosis": diagnosis, "caller": caller,
                        "principal_set": names.principal_set_for_caller(caller["aws_role"], info.get("audience")) if caller["aws_role"] else None,
                        "total_ms": round((clock() - start) * 1000, 1)})
@@ -164,10 +164,8 @@ def run_check(info, timeout=10.0, metadata_timeout=2.0, session=None, clock=time
 
     problems = external_account.problems(info)
     if problems:
-        code, message, fix = problems[0]
-        if code not in DIAGNOSES:  # a problem this table does not know yet: its own words
-            return dict(finish(None, "config"), ok=False, diagnosis={"code": code, "cause": message, "fix": fix})
-        return finish(code, "config", error=message)
+        code, values = problems[0]
+        return finish(code, "config", values=values)
     try:
         creds, resolver = explicit(info) if mode == "explicit" else ec2_credentials(info)
     except ImportError as exc:

@@ -49,54 +49,26 @@ def mode(info):
 
 
 def problems(info):
-    """Problems visible in the JSON itself, as (code, message, fix) tuples."""
-    problems = []
+    """Problems visible in the JSON itself: (diagnosis code, values for its texts) pairs.
+
+    The words for each code live in diagnoses.DIAGNOSES, once.
+    """
+    found = []
     if info.get("type") != "external_account":
-        problems.append(("not_external_account", "type is %r, not 'external_account'" % info.get("type"), "Render the file with the external_account role."))
+        found.append(("not_external_account", {"type": info.get("type")}))
     if info.get("subject_token_type") != AWS_SUBJECT_TOKEN_TYPE:
-        problems.append(
-            (
-                "wrong_subject_token_type",
-                "subject_token_type is %r; AWS credentials need %s" % (info.get("subject_token_type"), AWS_SUBJECT_TOKEN_TYPE),
-                "Set subject_token_type to %s." % AWS_SUBJECT_TOKEN_TYPE,
-            )
-        )
+        found.append(("wrong_subject_token_type", {"subject_token_type": info.get("subject_token_type")}))
     aud = names.parse_audience(info.get("audience"))
     if aud is None:
-        problems.append(
-            (
-                "audience_malformed",
-                "audience %r is not //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER" % info.get("audience"),
-                "Copy the provider's full name (gcloud iam workload-identity-pools providers describe PROVIDER --location=global --workload-identity-pool=POOL "
-                "--format='value(name)') and prefix it with //iam.googleapis.com/.",
-            )
-        )
+        found.append(("audience_malformed", {"audience": info.get("audience")}))
     elif not aud["project"].isdigit():
-        problems.append(
-            (
-                "audience_project_id",
-                "audience names project %r by ID; STS only accepts the project NUMBER there" % aud["project"],
-                "Replace %r with the project number (gcloud projects describe %s --format='value(projectNumber)')." % (aud["project"], aud["project"]),
-            )
-        )
+        found.append(("audience_project_id", {"audience": info.get("audience")}))
     url = info.get("service_account_impersonation_url")
     if url and not names.impersonated_email(url):
-        problems.append(
-            (
-                "impersonation_url_malformed",
-                "service_account_impersonation_url %r does not end in /projects/-/serviceAccounts/EMAIL:generateAccessToken" % url,
-                "Use https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/EMAIL:generateAccessToken.",
-            )
-        )
+        found.append(("impersonation_url_malformed", {"url": url}))
     if mode(info) == "explicit" and not info.get("aws_region_name"):
-        problems.append(
-            (
-                "explicit_region_missing",
-                "the JSON carries LiteLLM aws_* keys but no aws_region_name; LiteLLM refuses it",
-                "Add aws_region_name (e.g. us-east-1) to the credential JSON (external_account_aws_region_name).",
-            )
-        )
-    return problems
+        found.append(("explicit_region_missing", {}))
+    return found
 
 
 def check(settings):

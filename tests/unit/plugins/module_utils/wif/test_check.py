@@ -234,3 +234,24 @@ def test_apply_environment_drops_what_the_module_inherited():
                "REQUESTS_CA_BUNDLE": "/inherited", "PATH": "/bin"}
     systemd.apply_environment(environ, {"NO_PROXY": "169.254.169.254"})
     assert environ == {"PATH": "/bin", "NO_PROXY": "169.254.169.254"}
+
+
+@pytest.mark.parametrize(("change", "code", "words"), [
+    ({"type": "service_account"}, "not_external_account", "service_account"),
+    ({"subject_token_type": "urn:ietf:params:oauth:token-type:jwt"}, "wrong_subject_token_type", "token-type:jwt"),
+    ({"audience": "//iam.googleapis.com/projects/p/pools/x"}, "audience_malformed", "projects/p/pools/x"),
+    ({"audience": INFO["audience"].replace("123456789012", "my-project")}, "audience_project_id", "my-project"),
+    ({"service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/sa"}, "impersonation_url_malformed", "/v1/sa"),
+    ({"aws_role_name": "r"}, "explicit_region_missing", "aws_region_name"),
+])
+def test_a_broken_file_is_diagnosed_before_any_request_in_the_table_s_words(change, code, words):
+    class NoRequests:
+        def request(self, *args, **kwargs):
+            raise AssertionError("a broken file must not lead to a request")
+
+    result = run_check(dict(INFO, **change), session=NoRequests())
+    assert (result["ok"], result["failed_hop"], result["diagnosis"]["code"]) == (False, "config", code)
+    assert result["diagnosis"] == render(code, {"type": change.get("type"), "subject_token_type": change.get("subject_token_type"),
+                                                "audience": change.get("audience"),
+                                                "url": change.get("service_account_impersonation_url")})
+    assert words in result["diagnosis"]["cause"] + result["diagnosis"]["fix"]
