@@ -172,6 +172,19 @@ attributes:
     platforms: all
 """
 
+    WIF_RESOURCE = r"""
+options:
+  display_name:
+    description: Display name, at most 32 characters. Use an empty string to clear it.
+    type: str
+  description:
+    description: Description, at most 256 characters. Use an empty string to clear it.
+    type: str
+  disabled:
+    description: Whether the pool or provider is disabled. A disabled pool or provider cannot exchange tokens.
+    type: bool
+"""
+
     BINDINGS = r"""
 options:
   role:

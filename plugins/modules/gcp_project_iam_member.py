@@ -89,36 +89,23 @@ retries_used:
   sample: [{"http_status": 503, "google_status": "UNAVAILABLE", "path": "v1/projects/p/...", "wait": 0.41}]
 """
 
-from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpModule
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_iam import (
-    POLICY_VERSION,
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.iam import (
+    IamPolicyTarget,
     bindings_argument_spec,
     desired_bindings,
+    policy_result,
     validate_bindings,
 )
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.module import GcpModule
 
 
 def run(module):
     params = module.params
     wanted = desired_bindings(params["role"], params["members"], params["condition"], params["bindings"])
     validate_bindings(wanted, nested=params["bindings"] is not None)
-    project = params["project"]
-    resource = "projects/%s" % project
-    client = module.client
-
-    def read():
-        return client.request("POST", "cloudresourcemanager", "v1/projects/%s:getIamPolicy" % project,
-                              body={"options": {"requestedPolicyVersion": POLICY_VERSION}},
-                              resource=resource, action="read IAM policy of", write=False)
-
-    def write(policy):
-        return client.request("POST", "cloudresourcemanager", "v1/projects/%s:setIamPolicy" % project,
-                              body={"policy": policy}, resource=resource, action="set IAM policy of",
-                              retry_aborted=False)
-
-    changed, before, after, policy = module.ensure_bindings(read, write, wanted, params["state"] == "present")
-    module.exit(changed, before=before, after=after, bindings=after,
-                etag=policy.get("etag", ""), version=int(policy.get("version") or 1))
+    target = IamPolicyTarget("cloudresourcemanager", "projects/%s" % params["project"])
+    changed, before, after, policy = module.ensure_bindings(target, wanted, params["state"] == "present")
+    module.exit(changed, before=before, after=after, bindings=after, **policy_result(policy))
 
 
 def main():

@@ -69,7 +69,8 @@ retries_used:
   sample: [{"http_status": 503, "google_status": "UNAVAILABLE", "path": "v1/projects/p/...", "wait": 0.41}]
 """
 
-from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpModule, snake
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.errors import snake
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.module import GcpModule
 
 
 def run(module):

@@ -83,8 +83,8 @@ retries_used:
   sample: [{"http_status": 503, "google_status": "UNAVAILABLE", "path": "v1/projects/p/...", "wait": 0.41}]
 """
 
-from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpModule
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_consistency import service_usage_busy
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.consistency import service_usage_busy
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.module import GcpModule
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import ValidationError, check_service_name
 
 BATCH = 20

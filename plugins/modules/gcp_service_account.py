@@ -132,16 +132,16 @@ retries_used:
   sample: [{"http_status": 503, "google_status": "UNAVAILABLE", "path": "v1/projects/p/...", "wait": 0.41}]
 """
 
-from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpError, GcpModule, snake
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.errors import GcpError, snake
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.module import (
+    GcpModule,
+    check_service_account_ref,
+    resource_argument_spec,
+)
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
-    EMAIL_RE,
     SA_DESCRIPTION_MAX,
     SA_DISPLAY_NAME_MAX,
-    ValidationError,
-    check_email_project,
-    check_sa_account_id,
     check_utf8_length,
-    service_account_email,
 )
 
 TEXT_FIELDS = (("display_name", "displayName"), ("description", "description"))
@@ -151,20 +151,7 @@ def validate(params):
     """All input checks, before any request (a numeric project is resolved only afterwards)."""
     check_utf8_length("display_name", params["display_name"], SA_DISPLAY_NAME_MAX)
     check_utf8_length("description", params["description"], SA_DESCRIPTION_MAX)
-    value = params["account_id"]
-    if "@" in value and not EMAIL_RE.fullmatch(value):
-        raise ValidationError("account_id", "must be an account ID or a service-account e-mail address", value)
-    check_sa_account_id("account_id", value.split("@", 1)[0])
-
-
-def split_account(module):
-    """(account_id, email) from account_id, which may be a full e-mail."""
-    value = module.params["account_id"]
-    if "@" in value:
-        # Checked here, where a numeric project is known by its ID; still before any write.
-        check_email_project("account_id", value, module.project_id())
-        return value.split("@", 1)[0], value
-    return value, service_account_email(value, module.project_id())
+    check_service_account_ref("account_id", params["account_id"])
 
 
 def view(account):
@@ -180,7 +167,9 @@ def view(account):
 def run(module):
     params = module.params
     validate(params)
-    account_id, email = split_account(module)
+    # An e-mail must be of the module's project: checked here, where a numeric project is known
+    # by its ID; still before any write.
+    account_id, email = module.service_account("account_id", params["account_id"], same_project=True)
     project = params["project"]
     name = "projects/%s/serviceAccounts/%s" % (project, email)
     client = module.client
@@ -253,13 +242,7 @@ def finish(module, actions, account, ids, diff):
 
 def main():
     module = GcpModule(
-        argument_spec=dict(
-            account_id=dict(type="str", required=True),
-            display_name=dict(type="str"),
-            description=dict(type="str"),
-            disabled=dict(type="bool"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-        ),
+        argument_spec=resource_argument_spec(account_id=dict(type="str", required=True)),
     )
     module.run(run)
 

@@ -15,7 +15,7 @@ description:
     The module builds, for each role,
     C(principalSet://iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/attribute.aws_role/arn:aws:sts::ACCOUNT:assumed-role/ROLE),
     the form Google's default AWS attribute mapping produces for every session of the role (for example an EC2
-    instance profile session). The project number is looked up when O(pool) is an ID.
+    instance profile session). The project number is looked up when O(pool) is an ID, not when it is a full name.
   - The widely copied form C(arn:aws:iam::ACCOUNT:role/ROLE) never matches that mapping (the exchange then fails with
     C(PERMISSION_DENIED iam.serviceAccounts.getAccessToken)), so such an ARN is converted to the assumed-role form and
     the conversion is reported in RV(conversions) and as a warning. A plain member in that never-matching form is
@@ -37,7 +37,10 @@ options:
   pool:
     description:
       - The workload identity pool the AWS principals come from, as a pool ID (in O(pool_project)) or a full name
-        V(projects/NUMBER/locations/global/workloadIdentityPools/ID).
+        V(projects/NUMBER/locations/global/workloadIdentityPools/ID) (optionally prefixed with
+        V(//iam.googleapis.com/)), such as the C(name) that M(keyless.wif.gcp_workload_identity_pool) returns.
+      - With a pool ID the module reads the pool's project to learn its number; a full name carries the number, so
+        no project is read and O(pool_project) is ignored. The full name must use the project number, not the ID.
     type: str
     aliases: [pool_id, workload_identity_pool]
   pool_project:
@@ -63,6 +66,15 @@ EXAMPLES = r"""
     aws_role_arns:
       - arn:aws:iam::111111111111:role/litellm-proxy   # converted to arn:aws:sts::...:assumed-role/litellm-proxy
   register: binding
+
+- name: Same, with the pool's full name (registered from keyless.wif.gcp_workload_identity_pool) - no project lookup
+  keyless.wif.gcp_service_account_iam_member:
+    project: my-project
+    service_account: litellm-vertex
+    role: roles/iam.workloadIdentityUser
+    pool: "{{ pool.name }}"   # projects/123456789012/locations/global/workloadIdentityPools/aws-workloads
+    aws_role_arns:
+      - arn:aws:iam::111111111111:role/litellm-proxy
 
 - name: Show what was converted
   ansible.builtin.debug:
@@ -117,38 +129,30 @@ retries_used:
   sample: [{"http_status": 503, "google_status": "UNAVAILABLE", "path": "v1/projects/p/...", "wait": 0.41}]
 """
 
-from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpError, GcpModule
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_iam import (
-    POLICY_VERSION,
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.iam import (
+    IamPolicyTarget,
     aws_role_principal,
     bindings_argument_spec,
     desired_bindings,
     iam_role_form_in_member,
     normalize_condition,
     parse_pool,
+    policy_result,
     validate_bindings,
 )
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.module import GcpModule, check_service_account_ref
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
-    EMAIL_RE,
     ValidationError,
     check_condition,
     check_member,
     check_project,
     check_role,
-    check_sa_account_id,
     parse_aws_role_arn,
-    service_account_email,
 )
 
 
 def validate(params):
-    sa = params["service_account"]
-    if "@" in sa:
-        if not EMAIL_RE.fullmatch(sa):
-            raise ValidationError("service_account", "must be a service-account e-mail or an account ID", sa)
-        check_sa_account_id("service_account", sa.split("@", 1)[0])
-    else:
-        check_sa_account_id("service_account", sa)
+    check_service_account_ref("service_account", params["service_account"])
     if params["aws_role_arns"] is not None:
         if not params["aws_role_arns"]:
             raise ValidationError("aws_role_arns", "must list at least one ARN when given")
@@ -178,15 +182,8 @@ def aws_members(module):
         return [], []
     number, pool_id = parse_pool("pool", params["pool"])
     if number is None:
-        pool_project = params["pool_project"] or params["project"]
-        if pool_project == params["project"]:
-            number = module.project_number()
-        elif pool_project.isdigit():
-            number = pool_project
-        else:
-            info = module.client.request("GET", "cloudresourcemanager", "v1/projects/%s" % pool_project,
-                                         resource="projects/%s" % pool_project, action="read project")
-            number = str(info["projectNumber"])
+        # A pool ID: its name carries the number of its project. A full name already has it.
+        number = module.project_number(params["pool_project"] or params["project"])
     members, notes = [], []
     for index, arn in enumerate(params["aws_role_arns"]):
         member, note = aws_role_principal("aws_role_arns[%d]" % index, arn, number, pool_id)
@@ -216,36 +213,16 @@ def run(module):
                             "never produces; use aws_role_arns (converted for you) or the "
                             "arn:aws:sts::ACCOUNT:assumed-role/ROLE form" % member)
 
-    sa = params["service_account"]
-    email = sa if "@" in sa else service_account_email(sa, module.project_id())
-    resource = "projects/%s/serviceAccounts/%s" % (params["project"], email)
-    client = module.client
-
+    _account_id, email = module.service_account("service_account", params["service_account"])
     present = params["state"] == "present"
     # A new account's policy answers 404 for a while: wait for it when adding members. With
     # nothing to add (absent) or nothing to write (check mode, where the account may only be
     # predicted), a missing account has an empty policy.
-    wait_visible = present and not module.check_mode
-
-    def read():
-        try:
-            return client.request("POST", "iam", "v1/%s:getIamPolicy" % resource,
-                                  params={"options.requestedPolicyVersion": POLICY_VERSION},
-                                  resource=resource, action="read IAM policy of", write=False,
-                                  wait_visible=wait_visible)
-        except GcpError as exc:
-            if exc.is_not_found and not wait_visible:
-                return {}
-            raise
-
-    def write(policy):
-        return client.request("POST", "iam", "v1/%s:setIamPolicy" % resource, body={"policy": policy},
-                              resource=resource, action="set IAM policy of", retry_aborted=False)
-
-    changed, before, after, policy = module.ensure_bindings(read, write, wanted, present)
+    target = IamPolicyTarget("iam", "projects/%s/serviceAccounts/%s" % (params["project"], email), version_in_query=True,
+                             missing="wait" if present and not module.check_mode else "empty")
+    changed, before, after, policy = module.ensure_bindings(target, wanted, present)
     module.exit(changed, before=before, after=after, bindings=after, members=members, conversions=conversions,
-                etag=policy.get("etag", ""), version=int(policy.get("version") or 1),
-                service_account_email=email)
+                service_account_email=email, **policy_result(policy))
 
 
 def main():

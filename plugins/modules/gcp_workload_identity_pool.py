@@ -24,15 +24,6 @@ options:
     type: str
     required: true
     aliases: [workload_identity_pool_id]
-  display_name:
-    description: Display name, at most 32 characters. Use an empty string to clear it.
-    type: str
-  description:
-    description: Description, at most 256 characters. Use an empty string to clear it.
-    type: str
-  disabled:
-    description: Whether the pool is disabled. A disabled pool cannot exchange tokens.
-    type: bool
   state:
     description:
       - V(present) creates, undeletes or updates the pool.
@@ -42,6 +33,7 @@ options:
     default: present
 extends_documentation_fragment:
   - keyless.wif.gcp
+  - keyless.wif.gcp.wif_resource
   - keyless.wif.gcp.attributes
 seealso:
   - module: keyless.wif.gcp_workload_identity_pool_provider
@@ -133,57 +125,34 @@ retries_used:
   sample: [{"http_status": 503, "google_status": "UNAVAILABLE", "path": "v1/projects/p/...", "wait": 0.41}]
 """
 
-from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpModule
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_wif import (
-    Field,
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.module import GcpModule, resource_argument_spec
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.resources import (
+    POOL_FIELDS,
     LroResource,
+    check_pool_fields,
     ensure_lro_resource,
-    lro_result,
-    simple_field,
+    named_with_number,
+    resource_exit,
 )
-from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
-    WIF_DESCRIPTION_MAX,
-    WIF_DISPLAY_NAME_MAX,
-    check_length,
-    check_wif_id,
-)
-
-FIELDS = [
-    simple_field("display_name", "displayName"),
-    simple_field("description", "description"),
-    Field("disabled", "disabled", read=lambda r: bool(r.get("disabled", False)), write=lambda v: {"disabled": v}),
-]
-
-
-def validate(params):
-    check_wif_id("pool_id", params["pool_id"])
-    check_length("display_name", params["display_name"], WIF_DISPLAY_NAME_MAX)
-    check_length("description", params["description"], WIF_DESCRIPTION_MAX)
 
 
 def run(module):
     params = module.params
-    validate(params)
+    check_pool_fields(params)
     parent = "projects/%s/locations/global" % params["project"]
     pool = LroResource(module, "workload identity pool", parent=parent, collection="workloadIdentityPools",
                        id_param="workloadIdentityPoolId", resource_id=params["pool_id"])
-    desired = {f.option: params[f.option] for f in FIELDS}
-    changed, resource, before, after, actions = ensure_lro_resource(module, pool, FIELDS, desired, params["state"])
-    module.exit(changed, before=before, after=after,
-                name=(resource or {}).get("name", pool.name),
-                state=(resource or {}).get("state", "ABSENT"),
-                actions=actions,
-                workload_identity_pool=lro_result(resource))
+    desired = {f.option: params[f.option] for f in POOL_FIELDS}
+    changed, resource, before, after, actions = ensure_lro_resource(module, pool, POOL_FIELDS, desired, params["state"])
+    # The name carries the project number, predicted creates included: gcp_service_account_iam_member takes it as pool.
+    name, resource = named_with_number(module, pool, resource)
+    resource_exit(module, changed, resource, before, after, actions, "workload_identity_pool", name=name)
 
 
 def main():
     module = GcpModule(
-        argument_spec=dict(
+        argument_spec=resource_argument_spec(
             pool_id=dict(type="str", required=True, aliases=["workload_identity_pool_id"]),
-            display_name=dict(type="str"),
-            description=dict(type="str"),
-            disabled=dict(type="bool"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
     )
     module.run(run)

@@ -55,15 +55,6 @@ options:
         V(attribute.aws_role == 'arn:aws:sts::123456789012:assumed-role/litellm').
       - Omit to leave the current condition as is; an empty string removes it.
     type: str
-  display_name:
-    description: Display name, at most 32 characters. Use an empty string to clear it.
-    type: str
-  description:
-    description: Description, at most 256 characters. Use an empty string to clear it.
-    type: str
-  disabled:
-    description: Whether the provider is disabled. A disabled provider cannot exchange tokens.
-    type: bool
   state:
     description:
       - V(present) creates, undeletes or updates the provider.
@@ -73,6 +64,7 @@ options:
     default: present
 extends_documentation_fragment:
   - keyless.wif.gcp
+  - keyless.wif.gcp.wif_resource
   - keyless.wif.gcp.attributes
 seealso:
   - module: keyless.wif.gcp_workload_identity_pool
@@ -187,47 +179,28 @@ retries_used:
   sample: [{"http_status": 503, "google_status": "UNAVAILABLE", "path": "v1/projects/p/...", "wait": 0.41}]
 """
 
-from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpModule
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_wif import (
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.module import GcpModule, resource_argument_spec
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.resources import (
     DEFAULT_AWS_ATTRIBUTE_MAPPING,
-    Field,
+    PROVIDER_FIELDS,
     LroResource,
+    check_pool_fields,
     ensure_lro_resource,
-    lro_result,
-    normalize_cel,
-    normalize_mapping,
-    simple_field,
+    named_with_number,
+    resource_exit,
 )
+from ansible_collections.keyless.wif.plugins.module_utils.wif.names import IAM_HOST, pool_name
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
     CONDITION_VARIABLES,
-    WIF_DESCRIPTION_MAX,
-    WIF_DISPLAY_NAME_MAX,
     ValidationError,
     check_attribute_mapping,
     check_aws_account_id,
     check_cel,
-    check_length,
-    check_wif_id,
 )
-
-FIELDS = [
-    simple_field("display_name", "displayName"),
-    simple_field("description", "description"),
-    Field("disabled", "disabled", read=lambda r: bool(r.get("disabled", False)), write=lambda v: {"disabled": v}),
-    Field("attribute_mapping", "attributeMapping", read=lambda r: r.get("attributeMapping"),
-          write=lambda v: {"attributeMapping": v}, normalize=normalize_mapping),
-    Field("attribute_condition", "attributeCondition", read=lambda r: r.get("attributeCondition", ""),
-          write=lambda v: {"attributeCondition": v}, normalize=normalize_cel),
-    Field("account_id", "aws", read=lambda r: (r.get("aws") or {}).get("accountId", ""),
-          write=lambda v: {"aws": {"accountId": v}}),
-]
 
 
 def validate(params):
-    check_wif_id("pool_id", params["pool_id"])
-    check_wif_id("provider_id", params["provider_id"])
-    check_length("display_name", params["display_name"], WIF_DISPLAY_NAME_MAX)
-    check_length("description", params["description"], WIF_DESCRIPTION_MAX)
+    check_pool_fields(params, "provider_id")
     if params["state"] == "present":
         check_aws_account_id("account_id", params["account_id"])
     check_attribute_mapping("attribute_mapping", params["attribute_mapping"])
@@ -247,40 +220,28 @@ def ensure_aws(resource):
 def run(module):
     params = module.params
     validate(params)
-    pool_name = "projects/%s/locations/global/workloadIdentityPools/%s" % (params["project"], params["pool_id"])
-    provider = LroResource(module, "workload identity pool provider", parent=pool_name, collection="providers",
+    provider = LroResource(module, "workload identity pool provider", parent=pool_name(params["project"], params["pool_id"]),
+                           collection="providers",
                            id_param="workloadIdentityPoolProviderId", resource_id=params["provider_id"])
-    desired = {f.option: params[f.option] for f in FIELDS}
+    desired = {f.option: params[f.option] for f in PROVIDER_FIELDS}
     if desired["attribute_mapping"] is None:
         desired["attribute_mapping"] = dict(DEFAULT_AWS_ATTRIBUTE_MAPPING)
     changed, resource, before, after, actions = ensure_lro_resource(
-        module, provider, FIELDS, desired, params["state"], validate_existing=ensure_aws)
-    name = (resource or {}).get("name", provider.name)
-    if module.check_mode and resource and not name.split("/")[1].isdigit():
-        # Predicted create: the real name carries the project number.
-        name = name.replace("projects/%s/" % params["project"], "projects/%s/" % module.project_number(), 1)
-        resource = dict(resource, name=name)
-    audience = "//iam.googleapis.com/" + name if resource else ""
-    module.exit(changed, before=before, after=after,
-                name=name,
-                audience=audience,
-                state=(resource or {}).get("state", "ABSENT"),
-                actions=actions,
-                workload_identity_pool_provider=lro_result(resource))
+        module, provider, PROVIDER_FIELDS, desired, params["state"], validate_existing=ensure_aws)
+    name, resource = named_with_number(module, provider, resource)
+    audience = "//%s/%s" % (IAM_HOST, name) if resource else ""
+    resource_exit(module, changed, resource, before, after, actions, "workload_identity_pool_provider",
+                  name=name, audience=audience)
 
 
 def main():
     module = GcpModule(
-        argument_spec=dict(
+        argument_spec=resource_argument_spec(
             pool_id=dict(type="str", required=True, aliases=["workload_identity_pool_id"]),
             provider_id=dict(type="str", required=True, aliases=["workload_identity_pool_provider_id"]),
             account_id=dict(type="str", aliases=["aws_account_id"]),
             attribute_mapping=dict(type="dict"),
             attribute_condition=dict(type="str"),
-            display_name=dict(type="str"),
-            description=dict(type="str"),
-            disabled=dict(type="bool"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
     )
     module.run(run)

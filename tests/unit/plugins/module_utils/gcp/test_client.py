@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import pytest
 import requests
-from ansible_collections.keyless.wif.plugins.module_utils.gcp import (
-    GcpClient,
-    GcpError,
-    OperationTimeout,
-    RetryPolicy,
-    error_from_response,
-    resolve_endpoints,
-)
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.auth import resolve_endpoints
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.client import GcpClient
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.errors import GcpError, OperationTimeout, error_from_response
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.retry import RetryPolicy
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import ValidationError
 from gcp_fakes import FakeClock, FakeResponse, ScriptedSession, google_error
 
@@ -237,7 +233,7 @@ def test_endpoints_option_then_env_then_default():
 # ---- auth plumbing (no network: credentials are only built, never refreshed) ------------
 
 def test_accesstoken_session_sends_bearer_without_google_auth():
-    from ansible_collections.keyless.wif.plugins.module_utils.gcp import BearerSession, build_session
+    from ansible_collections.keyless.wif.plugins.module_utils.gcp.auth import BearerSession, build_session
 
     session = build_session({"auth_kind": "accesstoken", "access_token": "tok"}, {})
     assert isinstance(session, BearerSession)
@@ -247,7 +243,7 @@ def test_accesstoken_session_sends_bearer_without_google_auth():
 def test_external_account_file_is_pointed_at_overridden_endpoints(tmp_path, monkeypatch):
     import json
 
-    from ansible_collections.keyless.wif.plugins.module_utils.gcp import DEFAULT_ENDPOINTS, load_credentials
+    from ansible_collections.keyless.wif.plugins.module_utils.gcp.auth import DEFAULT_ENDPOINTS, load_credentials
 
     info = {
         "type": "external_account",
@@ -270,7 +266,8 @@ def test_external_account_file_is_pointed_at_overridden_endpoints(tmp_path, monk
 
 
 def test_bad_key_file_is_one_line_auth_error(tmp_path):
-    from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpAuthError, load_credentials
+    from ansible_collections.keyless.wif.plugins.module_utils.gcp.auth import load_credentials
+    from ansible_collections.keyless.wif.plugins.module_utils.gcp.errors import GcpAuthError
 
     path = tmp_path / "key.json"
     path.write_text("{not json")

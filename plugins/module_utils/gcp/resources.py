@@ -7,12 +7,20 @@
 Workload identity pools and providers behave alike: create/patch/delete/undelete
 return an Operation, patch takes ``updateMask`` as a query parameter, and delete
 is soft (the resource stays readable with ``state: DELETED``).  ``ensure_lro_resource``
-implements present/absent once for both modules.
+implements present/absent once for both modules; POOL_FIELDS and PROVIDER_FIELDS are the
+fields each manages.
 """
 
 from __future__ import annotations
 
-from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpError, Landed, snake
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.client import Landed
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.errors import GcpError, snake
+from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
+    WIF_DESCRIPTION_MAX,
+    WIF_DISPLAY_NAME_MAX,
+    check_length,
+    check_wif_id,
+)
 
 
 def _already_exists(exc):
@@ -93,6 +101,23 @@ def simple_field(option, api_key, empty=""):
     return Field(option, api_key,
                  read=lambda r: r.get(api_key, empty),
                  write=lambda v: {api_key: v})
+
+
+# The fields every pool and provider has; the provider adds its mapping, condition and AWS account.
+COMMON_FIELDS = [
+    simple_field("display_name", "displayName"),
+    simple_field("description", "description"),
+    Field("disabled", "disabled", read=lambda r: bool(r.get("disabled", False)), write=lambda v: {"disabled": v}),
+]
+POOL_FIELDS = list(COMMON_FIELDS)
+PROVIDER_FIELDS = COMMON_FIELDS + [
+    Field("attribute_mapping", "attributeMapping", read=lambda r: r.get("attributeMapping"),
+          write=lambda v: {"attributeMapping": v}, normalize=normalize_mapping),
+    Field("attribute_condition", "attributeCondition", read=lambda r: r.get("attributeCondition", ""),
+          write=lambda v: {"attributeCondition": v}, normalize=normalize_cel),
+    Field("account_id", "aws", read=lambda r: (r.get("aws") or {}).get("accountId", ""),
+          write=lambda v: {"aws": {"accountId": v}}),
+]
 
 
 class LroResource:
@@ -249,3 +274,28 @@ def _unique(items):
 
 def lro_result(resource):
     return snake(resource) if resource else {}
+
+
+def check_pool_fields(params, *ids):
+    """The checks pools and providers share: pool_id (then the other ``ids``), display name and description."""
+    for option in ("pool_id",) + ids:
+        check_wif_id(option, params[option])
+    check_length("display_name", params["display_name"], WIF_DISPLAY_NAME_MAX)
+    check_length("description", params["description"], WIF_DESCRIPTION_MAX)
+
+
+def named_with_number(module, res, resource):
+    """(name, resource) after the task; a predicted create (check mode) gets the project number its real name has."""
+    name = (resource or {}).get("name", res.name)
+    if module.check_mode and resource and not name.split("/")[1].isdigit():
+        name = name.replace("projects/%s/" % module.params["project"], "projects/%s/" % module.project_number(), 1)
+        resource = dict(resource, name=name)
+    return name, resource
+
+
+def resource_exit(module, changed, resource, before, after, actions, result_key, **result):
+    """exit() with the fields both LRO modules return (with ``name``): state, actions and the resource itself."""
+    module.exit(changed, before=before, after=after,
+                state=(resource or {}).get("state", "ABSENT"),
+                actions=actions,
+                **dict(result, **{result_key: lro_result(resource)}))

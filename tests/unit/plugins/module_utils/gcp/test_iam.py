@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_iam import (
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.iam import (
+    IamPolicyTarget,
     apply_bindings,
     aws_role_principal,
     binding_view,
@@ -105,3 +106,50 @@ def test_parse_pool_forms():
 def test_iam_role_form_detection():
     assert iam_role_form_in_member(POOL + "/attribute.aws_role/arn:aws:iam::111111111111:role/x")
     assert not iam_role_form_in_member(POOL + "/attribute.aws_role/arn:aws:sts::111111111111:assumed-role/x")
+
+
+# ---- IamPolicyTarget ----------------------------------------------------------------------
+
+def _client(answers):
+    from ansible_collections.keyless.wif.plugins.module_utils.gcp.client import GcpClient
+    from ansible_collections.keyless.wif.plugins.module_utils.gcp.retry import RetryPolicy
+    from gcp_fakes import FakeClock, ScriptedSession
+
+    clock = FakeClock()
+    session = ScriptedSession(answers)
+    policy = RetryPolicy(retries=0, clock=clock.clock, sleep=clock.sleep, rand=lambda: 0.5)
+    return GcpClient(session, {"iam": "http://emu", "cloudresourcemanager": "http://emu"}, policy), session
+
+
+def test_policy_target_paths_and_where_the_version_goes():
+    from gcp_fakes import FakeResponse
+
+    client, session = _client([FakeResponse(200, {"etag": "e"}), FakeResponse(200, {"etag": "e"})])
+    IamPolicyTarget("cloudresourcemanager", "projects/p").read(client)
+    IamPolicyTarget("iam", "projects/p/serviceAccounts/a@p.iam.gserviceaccount.com", version_in_query=True).read(client)
+    crm, iam = session.calls
+    assert (crm["url"], crm["params"], crm["json"]) == (
+        "http://emu/v1/projects/p:getIamPolicy", None, {"options": {"requestedPolicyVersion": 3}})
+    assert (iam["url"], iam["params"], iam["json"]) == (
+        "http://emu/v1/projects/p/serviceAccounts/a@p.iam.gserviceaccount.com:getIamPolicy",
+        {"options.requestedPolicyVersion": 3}, None)
+
+
+def test_policy_target_404_is_empty_or_an_error_as_asked():
+    from ansible_collections.keyless.wif.plugins.module_utils.gcp.errors import GcpError
+    from gcp_fakes import google_error
+
+    client, _session = _client([google_error(404, "NOT_FOUND", "gone")])
+    assert IamPolicyTarget("iam", "projects/p/serviceAccounts/x", missing="empty").read(client) == {}
+    client, _session = _client([google_error(404, "NOT_FOUND", "gone")])
+    with pytest.raises(GcpError):
+        IamPolicyTarget("cloudresourcemanager", "projects/p").read(client)
+
+
+def test_policy_target_write_sends_the_policy_without_retrying_aborted():
+    from gcp_fakes import FakeResponse
+
+    client, session = _client([FakeResponse(200, {"etag": "new"})])
+    assert IamPolicyTarget("cloudresourcemanager", "projects/p").write(client, {"bindings": []}) == {"etag": "new"}
+    assert session.calls[0]["url"] == "http://emu/v1/projects/p:setIamPolicy"
+    assert session.calls[0]["json"] == {"policy": {"bindings": []}}

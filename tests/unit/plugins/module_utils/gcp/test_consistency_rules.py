@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 import requests
-from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpClient, GcpError, Landed, RetryPolicy
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_consistency import (
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.client import GcpClient, Landed
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.consistency import (
     ConsistencyWindow,
     service_disabled,
     service_usage_busy,
 )
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.errors import GcpError
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.retry import RetryPolicy
 from gcp_fakes import FakeClock, FakeResponse, ScriptedSession, google_error
 
 ENDPOINTS = {"iam": "http://emu", "cloudresourcemanager": "http://emu", "serviceusage": "http://emu"}

@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.keyless.wif.plugins.module_utils.gcp_wif import (
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.resources import (
     DEFAULT_AWS_ATTRIBUTE_MAPPING,
-    Field,
     ensure_lro_resource,
     normalize_cel,
     normalize_mapping,
-    simple_field,
 )
-
-FIELDS = [
-    simple_field("display_name", "displayName"),
-    simple_field("description", "description"),
-    Field("disabled", "disabled", read=lambda r: bool(r.get("disabled", False)), write=lambda v: {"disabled": v}),
-    Field("attribute_mapping", "attributeMapping", read=lambda r: r.get("attributeMapping"),
-          write=lambda v: {"attributeMapping": v}, normalize=normalize_mapping),
-    Field("account_id", "aws", read=lambda r: (r.get("aws") or {}).get("accountId", ""),
-          write=lambda v: {"aws": {"accountId": v}}),
-]
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.resources import PROVIDER_FIELDS as FIELDS
 
 
 def test_normalize_cel_ignores_layout_but_not_literals():
@@ -153,7 +142,7 @@ def test_validate_existing_runs_before_writes():
 
 
 def test_create_answered_already_exists_converges_on_the_existing_resource():
-    from ansible_collections.keyless.wif.plugins.module_utils.gcp import GcpError
+    from ansible_collections.keyless.wif.plugins.module_utils.gcp.errors import GcpError
 
     class Raced(FakeResource):
         def create(self, body):

@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 import time
 
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.errors import fmt_seconds
+
 SERVICE_ACCOUNT_MISSING_RE = re.compile(r"Service account \S+ does not exist")
 SERVICE_USAGE_BUSY_TEXT = "Another activation or deactivation is in progress"
 SERVICE_USAGE_160009_RE = re.compile(r"\b160009\b")
@@ -99,14 +101,10 @@ class ConsistencyWindow:
                 if waited + wait > self.timeout:
                     if hasattr(exc, "consistency_note"):
                         exc.consistency_note = "still %s after %ss (consistency_timeout=%ss)" % (
-                            reason, int(round(waited)), _seconds(self.timeout))
+                            reason, int(round(waited)), fmt_seconds(self.timeout))
                     raise
                 if on_wait is not None:
                     on_wait(exc, reason, waited, wait)
                 self.sleep(wait)
                 wait = min(wait * 2, self.max_wait)
 
-
-def _seconds(value):
-    value = float(value)
-    return str(int(value)) if value.is_integer() else str(value)

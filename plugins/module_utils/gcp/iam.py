@@ -2,15 +2,17 @@
 # Copyright: keyless.wif contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""IAM policy helpers: additive binding changes and AWS principal building.
+"""IAM policies: where one lives (IamPolicyTarget), additive binding changes, AWS principals.
 
-All functions here are pure (no I/O) so they are unit-tested directly; the
-read-modify-write loop itself lives in gcp.GcpClient.modify_iam_policy.
+Apart from IamPolicyTarget's read and write, everything here is pure (no I/O) and unit-tested
+directly; the read-modify-write loop itself is GcpClient.modify_iam_policy, driven by
+GcpModule.ensure_bindings.
 """
 
 from __future__ import annotations
 
-from ansible_collections.keyless.wif.plugins.module_utils.wif.names import aws_role_principal_set
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.errors import GcpError
+from ansible_collections.keyless.wif.plugins.module_utils.wif.names import IAM_HOST, aws_role_principal_set, parse_pool_name
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
     ValidationError,
     check_condition,
@@ -44,7 +46,53 @@ def bindings_argument_spec():
     )
 
 
-IAM_HOST = "iam.googleapis.com"
+# --------------------------------------------------------------------------------------
+# Where a policy lives
+# --------------------------------------------------------------------------------------
+
+class IamPolicyTarget:
+    """The resource whose IAM policy a module changes, and how its policy is read and written.
+
+    ``service``: the API (cloudresourcemanager, iam); ``resource``: the label in messages and
+    the default paths ``v1/RESOURCE:getIamPolicy`` and ``v1/RESOURCE:setIamPolicy``;
+    ``version_in_query``: the requested policy version goes in the query (IAM v1) instead of
+    the body (Resource Manager v1); ``missing``: what a 404 on read means: ``raise`` (an error),
+    ``empty`` (no policy yet) or ``wait`` (a resource just created: waited out in the
+    consistency window).
+    """
+
+    def __init__(self, service, resource, *, get_path=None, set_path=None, version_in_query=False, missing="raise"):
+        if missing not in ("raise", "empty", "wait"):
+            raise ValueError("missing must be raise, empty or wait")
+        self.service = service
+        self.resource = resource
+        self.get_path = get_path or "v1/%s:getIamPolicy" % resource
+        self.set_path = set_path or "v1/%s:setIamPolicy" % resource
+        self.version_in_query = version_in_query
+        self.missing = missing
+
+    def read(self, client):
+        if self.version_in_query:
+            options = dict(params={"options.requestedPolicyVersion": POLICY_VERSION})
+        else:
+            options = dict(body={"options": {"requestedPolicyVersion": POLICY_VERSION}})
+        try:
+            return client.request("POST", self.service, self.get_path, resource=self.resource,
+                                  action="read IAM policy of", write=False, wait_visible=self.missing == "wait",
+                                  **options)
+        except GcpError as exc:
+            if exc.is_not_found and self.missing == "empty":
+                return {}
+            raise
+
+    def write(self, client, policy):
+        return client.request("POST", self.service, self.set_path, body={"policy": policy}, resource=self.resource,
+                              action="set IAM policy of", retry_aborted=False)
+
+
+def policy_result(policy):
+    """The etag and version a module returns for the policy after the task."""
+    return dict(etag=policy.get("etag", ""), version=int(policy.get("version") or 1))
 
 
 # --------------------------------------------------------------------------------------
@@ -145,22 +193,21 @@ def binding_view(policy, wanted):
 def parse_pool(field, value):
     """A pool given as an ID or as projects/NUM/locations/global/workloadIdentityPools/ID.
 
-    Returns (project_number or None, pool_id).
+    Returns (project_number or None, pool_id): with a full name the number is known and no
+    project has to be read.
     """
     if value is None:
         return None, None
     if "/" not in value:
         check_wif_id(field, value)
         return None, value
-    parts = value.strip("/").split("/")
-    if value.startswith("//" + IAM_HOST + "/"):
-        parts = parts[1:]
-    if (len(parts) != 6 or parts[0] != "projects" or parts[2:5] != ["locations", "global", "workloadIdentityPools"]
-            or not parts[1].isdigit()):
+    prefix = "//" + IAM_HOST + "/"
+    parts = parse_pool_name((value[len(prefix):] if value.startswith(prefix) else value).strip("/"))
+    if parts is None or not parts["project"].isdigit():
         raise ValidationError(field, "must be a pool ID or projects/PROJECT_NUMBER/locations/global/"
                                      "workloadIdentityPools/POOL_ID", value)
-    check_wif_id(field, parts[5])
-    return parts[1], parts[5]
+    check_wif_id(field, parts["pool"])
+    return parts["project"], parts["pool"]
 
 
 def aws_role_principal(field, arn, project_number, pool_id):
