@@ -124,7 +124,6 @@ def _redirect_external_account(info, endpoints):
     return info
 
 
-
 def auth_errors():
     """google-auth's exception base class, if google-auth has been loaded (else nothing to catch)."""
     module = sys.modules.get("google.auth.exceptions")

@@ -107,4 +107,3 @@ class ConsistencyWindow:
                     on_wait(exc, reason, waited, wait)
                 self.sleep(wait)
                 wait = min(wait * 2, self.max_wait)
-

@@ -105,6 +105,7 @@ def one_line(text):
         return ""
     return " ".join(str(text).split())
 
+
 def error_from_response(response, resource=None, action=None):
     """Build a GcpError from a requests Response with a non-2xx status."""
     status = response.status_code

@@ -269,7 +269,8 @@ def aws_partitions():
              tuple(part.get("regions", {})))
             for part in data["partitions"]
         ]
-    except Exception:  # pylint: disable=broad-except - no botocore, or data in another shape: use the copy
+    # no botocore, or data in another shape: use the copy
+    except Exception:  # pylint: disable=broad-except
         table = None
     if not table:
         table = [(name, suffix, re.compile(pattern, re.ASCII), ()) for name, suffix, pattern in AWS_PARTITION_TABLE]
