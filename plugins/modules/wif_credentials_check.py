@@ -36,7 +36,10 @@ requirements:
   - litellm (explicit mode only; otherwise boto3 is used for explicit AWS credentials)
 options:
   path:
-    description: Path of the external_account credential JSON on the host.
+    description:
+      - Path of the external_account credential JSON on the host.
+      - The default is the collection's host layout, C(lookup('keyless.wif.host_layout', 'credential_path')), where the
+        C(keyless.wif.external_account) role writes it.
     type: path
     default: /etc/litellm/gcp_aws_external_account.json
   timeout:
@@ -256,8 +259,8 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 try:
-    import google.auth.aws  # noqa: F401 - presence check; used by module_utils
-    import requests  # noqa: F401 - google-auth's requests transport
+    import requests as _requests  # noqa: F401 - google-auth's requests transport
+    from google.auth import aws as _google_aws  # noqa: F401 - presence check; used by module_utils
 
     HAS_GOOGLE_AUTH = True
     GOOGLE_AUTH_IMPORT_ERROR = None
@@ -267,6 +270,7 @@ except ImportError:
 
 from ansible_collections.keyless.wif.plugins.module_utils.wif.check import run_check
 from ansible_collections.keyless.wif.plugins.module_utils.wif.diagnoses import PROPAGATION_DIAGNOSES
+from ansible_collections.keyless.wif.plugins.module_utils.wif.host_layout import CREDENTIAL_PATH
 from ansible_collections.keyless.wif.plugins.module_utils.wif.systemd import (
     SERVICE_SHOW_PROPERTIES,
     apply_environment,
@@ -288,7 +292,7 @@ def read_service_environment(module, unit):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            path=dict(type="path", default="/etc/litellm/gcp_aws_external_account.json"),
+            path=dict(type="path", default=CREDENTIAL_PATH),
             timeout=dict(type="float", default=10.0),
             metadata_timeout=dict(type="float", default=2.0),
             fail_on_error=dict(type="bool", default=True),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.keyless.wif.plugins.module_utils import inputs
-from ansible_collections.keyless.wif.plugins.module_utils.wif import external_account
+from ansible_collections.keyless.wif.plugins.module_utils.wif import external_account, proxy_config
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import ValidationError, check_project, check_url
 
 MASTER_KEY_RE = re.compile(r"sk-[A-Za-z0-9_-]{32,}")
@@ -33,10 +33,8 @@ def check_litellm_proxy(variables):
     # Removed on state=absent, so checked in both states.
     for name in ("venv", "home", "config_dir"):
         inputs.owned_dir(field(name), var(name))
-    service = inputs.text(field("service_name"), var("service_name"), required=True)
-    if not inputs.UNIT_NAME_RE.fullmatch(service) or service.startswith("."):
-        raise ValidationError(field("service_name"), "must be a systemd unit name without .service "
-                                                     "([A-Za-z0-9:_.@-], not starting with a dot)", service)
+    unit_name(field("service_name"), inputs.text(field("service_name"), var("service_name"), required=True),
+              "must be a systemd unit name without .service")
     inputs.posix_name(field("user"), var("user"))
     inputs.posix_name(field("group"), var("group"))
     inputs.boolean(field("remove_user"), var("remove_user"))
@@ -86,7 +84,17 @@ def check_litellm_proxy(variables):
     if "master_key" in inputs.mapping(field("general_settings"), var("general_settings")):
         raise ValidationError(field("general_settings"), "must not set master_key (use litellm_proxy_master_key)")
     inputs.boolean(field("validate_config"), var("validate_config"))
+    # What LiteLLM gets (extra_params can replace model or vertex_credentials): the rules the
+    # host-side validator used to apply to the rendered file.
+    proxy_config.check_config(proxy_config.build_config(variables))
     return {"state": state}
+
+
+def unit_name(field, value, rule="must be a systemd unit name"):
+    """A systemd unit name: inputs.UNIT_NAME_RE, not starting with a dot."""
+    if not inputs.UNIT_NAME_RE.fullmatch(value) or value.startswith("."):
+        raise ValidationError(field, "%s ([A-Za-z0-9:_.@-], not starting with a dot)" % rule, value)
+    return value
 
 
 def _check_models(field, models, default_credentials):
@@ -135,6 +143,10 @@ def check_verify(variables):
         raise ValidationError(field("expect"), "must be ok or a diagnosis code (lower_case)", expect)
     inputs.absolute_path(field("credentials_path"), var("credentials_path"))
     inputs.absolute_path(field("python"), var("python"))
+    # Empty: the check runs in the module's own environment.
+    service = inputs.text(field("service"), var("service"))
+    if service:
+        unit_name(field("service"), service, "must be a systemd unit name (or empty for none)")
     if var("environment_file"):
         inputs.absolute_path(field("environment_file"), var("environment_file"))
     for name in ("check_timeout", "metadata_timeout"):

@@ -233,6 +233,10 @@ LITELLM_PROXY = [
     ({"litellm_proxy_general_settings": {"master_key": KEY}}, ["litellm_proxy_general_settings", "master_key"]),
     ({"litellm_proxy_vertex_credentials": "gcp.json"}, ["litellm_proxy_vertex_credentials", "absolute"]),
     ({"litellm_proxy_requirements_file": "req.txt"}, ["litellm_proxy_requirements_file", "absolute"]),
+    # What LiteLLM is given, after extra_params: the rules the host-side validator applied to the rendered file.
+    ({"litellm_proxy_models": model(extra_params={"model": "openai/gpt-4o"})}, ["litellm_proxy_models[0]", "vertex_ai/"]),
+    ({"litellm_proxy_models": [MODEL, dict(MODEL, name="b", extra_params={"vertex_credentials": ""})]},
+     ["litellm_proxy_models[1]", "vertex_credentials"]),
 ]
 
 VERIFY = [
@@ -242,6 +246,10 @@ VERIFY = [
     ({"verify_credentials_path": "gcp.json"}, ["verify_credentials_path", "absolute"]),
     ({"verify_python": "python"}, ["verify_python", "absolute"]),
     ({"verify_environment_file": "litellm.env"}, ["verify_environment_file", "absolute"]),
+    ({"verify_service": "litellm proxy"}, ["verify_service", "systemd unit name"]),
+    ({"verify_service": "../litellm-proxy"}, ["verify_service", "systemd unit name"]),
+    ({"verify_service": ".hidden"}, ["verify_service", "not starting with a dot"]),
+    ({"verify_service": "litellm-proxy\n"}, ["verify_service", "one line"]),
     ({"verify_check_timeout": 0}, ["verify_check_timeout", "positive"]),
     ({"verify_metadata_timeout": -1}, ["verify_metadata_timeout", "positive"]),
     ({"verify_master_key": ""}, ["verify_master_key", "must be set"]),
