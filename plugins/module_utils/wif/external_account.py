@@ -107,7 +107,11 @@ def check(settings):
     if var("environment_id") != ENVIRONMENT_ID:
         raise ValidationError(field("environment_id"), "must be %s (the only version google-auth supports)" % ENVIRONMENT_ID,
                               var("environment_id"))
-    verification = inputs.text(field("regional_cred_verification_url"), var("regional_cred_verification_url"))
+    partitions = [entry[0] for entry in names.aws_partitions()]
+    partition = inputs.choice(field("aws_partition"), var("aws_partition") or "aws", partitions)
+    # Empty: the partition's own STS host (google-auth fills in only {region}).
+    verification = (inputs.text(field("regional_cred_verification_url"), var("regional_cred_verification_url"))
+                    or names.sts_verification_url_template(partition))
     if mode == "ec2":
         if "{region}" not in verification:
             raise ValidationError(field("regional_cred_verification_url"), "must contain the literal {region} "
@@ -137,7 +141,8 @@ def check(settings):
         raise ValidationError(field("file_mode"), "must not give others any access (last digit 0)", file_mode)
     inputs.absolute_path(field("validate_python"), var("validate_python"))
     inputs.boolean(field("create_group"), var("create_group"))
-    return {"state": state, "mode": mode, "aws_keys": given, "secrets_given": any(k in SECRET_AWS_KEYS for k in given)}
+    return {"state": state, "mode": mode, "aws_keys": given, "secrets_given": any(k in SECRET_AWS_KEYS for k in given),
+            "regional_cred_verification_url": verification}
 
 
 def build(settings):
@@ -169,7 +174,7 @@ def build(settings):
         source.update({
             "region_url": var("region_url"),
             "url": var("credentials_url"),
-            "regional_cred_verification_url": var("regional_cred_verification_url"),
+            "regional_cred_verification_url": checked["regional_cred_verification_url"],
         })
         if var("imdsv2_session_token_url"):
             source["imdsv2_session_token_url"] = var("imdsv2_session_token_url")

@@ -129,6 +129,7 @@ EXTERNAL_ACCOUNT = [
     ({"external_account_credentials_url": ""}, ["external_account_credentials_url", "required"]),
     ({"external_account_regional_cred_verification_url": "https://sts.us-east-1.amazonaws.com"},
      ["external_account_regional_cred_verification_url", "{region}"]),
+    ({"external_account_aws_partition": "aws-mars"}, ["external_account_aws_partition", "aws-us-gov"]),
     ({"external_account_service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/x"},
      ["external_account_service_account_impersonation_url", "generateAccessToken"]),
     ({"external_account_environment_id": "aws2"}, ["external_account_environment_id", "aws1"]),

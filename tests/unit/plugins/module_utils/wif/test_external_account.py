@@ -38,6 +38,23 @@ def test_ec2_mode_reads_imds():
     assert external_account.mode(doc) == "ec2" and external_account.problems(doc) == []
 
 
+@pytest.mark.parametrize(("partition", "url"), [
+    ("aws", "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"),
+    ("aws-us-gov", "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"),
+    ("aws-cn", "https://sts.{region}.amazonaws.com.cn?Action=GetCallerIdentity&Version=2011-06-15"),
+])
+def test_the_verification_url_names_the_partition_s_sts_domain(partition, url):
+    assert external_account.build(settings(aws_partition=partition))["credential_source"]["regional_cred_verification_url"] == url
+    given = "https://sts.{region}.vpce.example.com?Action=GetCallerIdentity&Version=2011-06-15"
+    built = external_account.build(settings(aws_partition=partition, regional_cred_verification_url=given))
+    assert built["credential_source"]["regional_cred_verification_url"] == given
+
+
+def test_an_unknown_partition_is_refused_naming_the_variable():
+    with pytest.raises(ValidationError, match=r"external_account_aws_partition.*aws-cn"):
+        external_account.build(settings(aws_partition="aws-mars"))
+
+
 def test_explicit_mode_writes_only_the_aws_keys_given():
     doc = external_account.build(settings(mode="explicit", aws_region_name="eu-west-1", aws_profile_name="ra",
                                           universe_domain="googleapis.com"))
