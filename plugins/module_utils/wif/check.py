@@ -112,7 +112,7 @@ def _caller(learnt):
     caller = {"role_name": learnt.get("role_name"), "account_id": learnt.get("account_id"), "aws_role": None, "region": learnt.get("region")}
     if caller["role_name"] and caller["account_id"]:
         partition = names.partition_of_region(caller["region"]) or "aws"
-        caller["aws_role"] = "arn:%s:sts::%s:assumed-role/%s" % (partition, caller["account_id"], caller["role_name"])
+        caller["aws_role"] = names.assumed_role_arn(partition, caller["account_id"], caller["role_name"])
     return caller
 
 

@@ -73,7 +73,7 @@ def role_identity(arn, field="arn"):
             "name": name,
             "session_name": None,
             "iam_arn": arn,
-            "aws_role": "arn:%s:sts::%s:assumed-role/%s" % (partition, account, name),
+            "aws_role": assumed_role_arn(partition, account, name),
         }
     if parts["service"] == "sts" and resource.startswith("assumed-role/"):
         pieces = resource.split("/")
@@ -90,8 +90,8 @@ def role_identity(arn, field="arn"):
             "account_id": account,
             "name": name,
             "session_name": pieces[2] if len(pieces) == 3 else None,
-            "iam_arn": "arn:%s:iam::%s:role/%s" % (partition, account, name),
-            "aws_role": "arn:%s:sts::%s:assumed-role/%s" % (partition, account, name),
+            "iam_arn": role_arn(partition, account, name),
+            "aws_role": assumed_role_arn(partition, account, name),
         }
     if parts["service"] == "iam" and resource.startswith("user/"):
         _check_role_name(resource.rsplit("/", 1)[-1], field, arn)
@@ -115,6 +115,15 @@ def role_identity(arn, field="arn"):
         "%s must be an IAM role ARN (arn:aws:iam::ACCOUNT_ID:role/NAME), an STS assumed-role ARN "
         "(arn:aws:sts::ACCOUNT_ID:assumed-role/NAME/SESSION) or an IAM user ARN, got %r" % (field, arn)
     )
+
+
+def assumed_role_arn(partition, account_id, role_name):
+    """What Google's default mapping puts in attribute.aws_role for every session of a role."""
+    return "arn:%s:sts::%s:assumed-role/%s" % (partition, account_id, role_name)
+
+
+def role_arn(partition, account_id, role_name):
+    return "arn:%s:iam::%s:role/%s" % (partition, account_id, role_name)
 
 
 def _check_role_name(name, field, arn):
