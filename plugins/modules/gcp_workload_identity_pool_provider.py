@@ -189,7 +189,7 @@ from ansible_collections.keyless.wif.plugins.module_utils.gcp.resources import (
     named_with_number,
     resource_exit,
 )
-from ansible_collections.keyless.wif.plugins.module_utils.wif.names import IAM_HOST, pool_name
+from ansible_collections.keyless.wif.plugins.module_utils.wif.names import audience_of, pool_name
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
     CONDITION_VARIABLES,
     ValidationError,
@@ -229,7 +229,7 @@ def run(module):
     changed, resource, before, after, actions = ensure_lro_resource(
         module, provider, PROVIDER_FIELDS, desired, params["state"], validate_existing=ensure_aws)
     name, resource = named_with_number(module, provider, resource)
-    audience = "//%s/%s" % (IAM_HOST, name) if resource else ""
+    audience = audience_of(name) if resource else ""
     resource_exit(module, changed, resource, before, after, actions, "workload_identity_pool_provider",
                   name=name, audience=audience)
 

@@ -164,7 +164,12 @@ def parse_provider_name(name):
 
 def audience(project_number, pool_id, provider_id):
     """The external_account audience: the provider's resource name on iam.googleapis.com."""
-    return "//%s/%s" % (IAM_HOST, provider_name(project_number, pool_id, provider_id))
+    return audience_of(provider_name(project_number, pool_id, provider_id))
+
+
+def audience_of(provider_resource_name):
+    """The audience for a provider's full resource name (projects/NUMBER/.../providers/ID)."""
+    return "//%s/%s" % (IAM_HOST, provider_resource_name)
 
 
 def parse_audience(value):
