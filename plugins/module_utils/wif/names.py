@@ -335,3 +335,28 @@ def sts_verification_url_template(partition="aws"):
     https://sts.{region}.amazonaws.com.cn?... (gcloud's create-cred-config writes the aws form).
     """
     return "https://sts.{region}.%s?%s" % (partition_dns_suffix(partition), GET_CALLER_IDENTITY_QUERY)
+
+
+# --------------------------------------------------------------------------- one AWS provider per account
+# Google's AWS provider holds one accountId, so the gcp_federation role gives each further AWS
+# account its own provider in the pool, named PROVIDER_ID-ACCOUNT_ID.
+
+WIF_ID_MAX = 32
+
+
+def account_provider_id(provider_id, account_id):
+    """The provider ID the gcp_federation role derives for one of several AWS accounts."""
+    return "%s-%s" % (provider_id, account_id)
+
+
+def parse_account_provider_id(provider_id, value):
+    """The AWS account of a provider ID derived from ``provider_id`` (PROVIDER_ID-ACCOUNT_ID), else None."""
+    if not isinstance(value, str) or not isinstance(provider_id, str) or not value.startswith(provider_id + "-"):
+        return None
+    account = value[len(provider_id) + 1:]
+    return account if ACCOUNT_ID_RE.fullmatch(account) else None
+
+
+def aws_account_of(arn, field="arn"):
+    """The 12-digit account of an IAM role, STS assumed-role or IAM user ARN (ArnError otherwise)."""
+    return role_identity(arn, field)["account_id"]

@@ -69,10 +69,12 @@ def test_role_sets_up_everything_then_changes_nothing_then_tears_down(emu, play)
     assert changed_tasks(again) == []
 
 
-def test_role_refuses_roles_from_two_accounts_before_any_write(emu, play):
-    result = play([role_task(gcp_federation_aws_role_arns=[*ROLES, "arn:aws:iam::222222222222:role/x"])])
+def test_role_refuses_a_role_outside_the_one_account_it_is_told_before_any_write(emu, play):
+    # Several accounts are admitted (test_several_accounts.py), unless gcp_federation_aws_account_id pins one.
+    result = play([role_task(gcp_federation_aws_role_arns=[*ROLES, "arn:aws:iam::222222222222:role/x"],
+                             gcp_federation_aws_account_id=AWS_ACCOUNT)])
     assert result.rc != 0
-    assert "one AWS provider admits one account" in result.output
+    assert "gcp_federation_aws_role_arns must all belong to gcp_federation_aws_account_id %s" % AWS_ACCOUNT in result.output
     assert emu.writes() == []
 
 
