@@ -142,7 +142,7 @@ def check(settings):
                               'generate one with: echo "sk-$(openssl rand -hex 32)". The value is not shown' % MASTER_KEY_ENV)
     checked["master_key_secret_name"] = secret_name
     checked["master_key"] = "" if secret_name else key
-    host_inputs._check_models(field, var("models"), CREDENTIAL_PATH)
+    host_inputs.check_models(field, var("models"), CREDENTIAL_PATH)
     inputs.mapping(field("litellm_settings"), var("litellm_settings"))
     if "master_key" in inputs.mapping(field("general_settings"), var("general_settings")):
         raise ValidationError(field("general_settings"), "must not set master_key (use litellm_eks_master_key)")

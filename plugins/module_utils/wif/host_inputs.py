@@ -47,7 +47,7 @@ def check_litellm_proxy(variables):
                               '[A-Za-z0-9_-] (LiteLLM only accepts keys starting with sk- and refuses unset or publicly '
                               'known keys); generate one with: echo "sk-$(openssl rand -hex 32)". The value is not shown')
     inputs.absolute_path(field("vertex_credentials"), var("vertex_credentials"))
-    _check_models(field, var("models"), var("vertex_credentials"))
+    check_models(field, var("models"), var("vertex_credentials"))
     inputs.ip_address(field("listen_address"), var("listen_address"))
     inputs.integer(field("port"), var("port"), 1, 65535)
     inputs.integer(field("num_workers"), var("num_workers"), 1, 64)
@@ -97,7 +97,7 @@ def unit_name(field, value, rule="must be a systemd unit name"):
     return value
 
 
-def _check_models(field, models, default_credentials):
+def check_models(field, models, default_credentials):
     name = field("models")
     if not isinstance(models, (list, tuple)) or not models:
         raise ValidationError(name, "must be a non-empty list of {name, model: vertex_ai/..., vertex_project, "
