@@ -12,7 +12,7 @@ import json
 import kubernetes_validate
 import pytest
 import yaml
-from ansible_collections.keyless.wif.plugins.module_utils.wif import eks_manifests, external_account
+from ansible_collections.keyless.wif.plugins.module_utils.wif import eks_inputs, eks_manifests, external_account
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import ValidationError
 
 DIGEST = "ghcr.io/berriai/litellm@sha256:" + "0123456789abcdef" * 4
@@ -143,7 +143,7 @@ def test_service_account_irsa_annotation_and_pod_identity():
 def test_secret_holds_the_explicit_mode_credential_json_of_external_account_build():
     secret = by_kind(eks_manifests.build(settings()))["Secret"]
     credentials = json.loads(secret["stringData"]["gcp_aws_external_account.json"])
-    assert credentials == external_account.build(eks_manifests._external_account_settings(BASE))
+    assert credentials == external_account.build(eks_inputs._external_account_settings(BASE))
     assert credentials["aws_region_name"] == "us-east-1"
     assert credentials["credential_source"] == {"environment_id": "aws1"}
     assert external_account.mode(credentials) == "explicit" and external_account.problems(credentials) == []
@@ -202,7 +202,7 @@ def test_image_must_be_pinned_by_digest(value):
 @pytest.mark.parametrize("value", ["ghcr.io/berriai/litellm@sha256:" + "0" * 64, "litellm@sha256:" + "f" * 64,
                                    "registry.example.com:5000/team/litellm-non_root@sha256:" + "ab" * 32])
 def test_digest_references_are_accepted(value):
-    assert eks_manifests.image("litellm_eks_image", value) == value
+    assert eks_inputs.image("litellm_eks_image", value) == value
 
 
 @pytest.mark.parametrize(("changes", "field"), [
