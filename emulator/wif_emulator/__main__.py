@@ -1,4 +1,4 @@
-"""CLI: python -m wif_emulator serve|imds ... (see docs/emulator.md)."""
+"""CLI: python -m wif_emulator serve|imds|container-credentials ... (see docs/emulator.md)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 
 from .cli import parse_listen, serve_until_signalled
 from .config import ConfigError, load_config
+from .container_credentials import main_container_credentials
 from .imds import main_imds
 from .server import EmulatorServer, tls_server_context
 
@@ -51,17 +52,21 @@ def main_serve(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
-        print("usage: python -m wif_emulator {serve,imds} [options]\n"
+        print("usage: python -m wif_emulator {serve,imds,container-credentials} [options]\n"
               "  serve  --config FILE [--listen HOST:PORT] [--state FILE] [--log-requests]\n"
               "         [--tls-listen HOST:PORT --tls-cert FILE --tls-key FILE]\n"
               "  imds   --config FILE --listen HOST:PORT --account-id ID --role NAME\n"
-              "         --instance-id ID --availability-zone AZ [--no-require-token]")
+              "         --instance-id ID --availability-zone AZ [--no-require-token]\n"
+              "  container-credentials --config FILE --listen HOST:PORT --mode ecs|pod-identity\n"
+              "         --account-id ID --role NAME [--relative-uri PATH] [--target-host HOST]")
         return 0 if args else 2
     if args[0] == "serve":
         return main_serve(args[1:])
     if args[0] == "imds":
         return main_imds(args[1:])
-    sys.stderr.write(f"unknown command {args[0]!r}; use serve or imds\n")
+    if args[0] == "container-credentials":
+        return main_container_credentials(args[1:])
+    sys.stderr.write(f"unknown command {args[0]!r}; use serve, imds or container-credentials\n")
     return 2
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from . import aws
 from .app import App, Request, Response, json_response, route
+from .aws import web_identity
 from .config import ConfigError, parse_consistency, parse_tokens
 from .errors import GoogleError
 
@@ -171,9 +172,44 @@ def aws_credentials(app: App, req: Request, p: dict[str, str]) -> Response:
     return json_response(creds)
 
 
+def _web_identity_token(default_audience: str):
+    """POST {account_id | issuer, subject?, audience?, ttl_seconds?, foreign?} -> {token, issuer, ...}:
+    a projected service-account token of an issuer in aws.oidc_providers (docs/internal-emulator-interface.md)."""
+    def handler(app: App, req: Request, p: dict[str, str]) -> Response:
+        body = req.json()
+        unknown = sorted(set(body) - {"account_id", "issuer", "subject", "audience", "ttl_seconds", "foreign"})
+        if unknown:
+            raise GoogleError(400, f"unknown key(s) {unknown}", "INVALID_ARGUMENT")
+        account_id, issuer = body.get("account_id"), body.get("issuer")
+        providers = app.config.oidc_providers
+        if issuer is not None:
+            chosen = [o for o in providers if o.issuer == issuer and account_id in (None, o.account_id)]
+        else:
+            chosen = [o for o in providers if o.account_id == account_id]
+        if not chosen:
+            raise GoogleError(400, f"no aws.oidc_providers entry for account_id {account_id!r} / issuer {issuer!r} in the config",
+                              "INVALID_ARGUMENT")
+        subject = body.get("subject", web_identity.DEFAULT_SUBJECT)
+        audience = body.get("audience", default_audience)
+        ttl = body.get("ttl_seconds", 86400)
+        foreign = body.get("foreign", False)
+        if not isinstance(subject, str) or not subject or not isinstance(audience, str) or not audience:
+            raise GoogleError(400, "subject and audience must be non-empty strings", "INVALID_ARGUMENT")
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or not -86400 <= ttl <= 2592000:
+            raise GoogleError(400, "ttl_seconds must be an integer from -86400 to 2592000 (<= 0: already expired)", "INVALID_ARGUMENT")
+        if not isinstance(foreign, bool):
+            raise GoogleError(400, "foreign must be true or false", "INVALID_ARGUMENT")
+        token = web_identity.mint_token(app.config.credential_secret, chosen[0].issuer, subject=subject, audience=audience,
+                                        ttl_seconds=ttl, foreign=foreign, now=app.now_utc())
+        claims = web_identity.unverified_claims(token)[1]
+        return json_response({"token": token, "issuer": chosen[0].issuer, "account_id": chosen[0].account_id,
+                              "subject": subject, "audience": audience, "expires": claims["exp"]})
+    return handler
+
+
 def aws_sts(app: App, req: Request, p: dict[str, str]) -> Response:
     status, ctype, body = aws.handle_sts_query(app.config.credential_secret, req.method, req.url,
-                                               req.headers, req.body, now=app.now_utc())
+                                               req.headers, req.body, now=app.now_utc(), config=app.config)
     return Response(status, body, ctype)
 
 
@@ -192,5 +228,9 @@ ROUTES = [
     route("emulator.tokens.set", "POST", r"/_emulator/tokens", "admin", "none", tokens_post),
     route("emulator.aws.credentials", "POST", r"/_emulator/aws/credentials", "admin", "none",
           aws_credentials),
+    route("emulator.aws.web_identity_token", "POST", r"/_emulator/aws/web-identity-token", "admin", "none",
+          _web_identity_token(web_identity.STS_AUDIENCE)),
+    route("emulator.aws.pod_identity_token", "POST", r"/_emulator/aws/pod-identity-token", "admin", "none",
+          _web_identity_token(web_identity.POD_IDENTITY_AUDIENCE)),
     route("aws.sts.GetCallerIdentity", "POST", r"/", "aws", "none", aws_sts),
 ]

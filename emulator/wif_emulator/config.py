@@ -39,6 +39,17 @@ class AwsAccount:
     roles: list[str]
 
 
+@dataclass
+class OidcProvider:
+    """An IAM OIDC identity provider (an EKS cluster's issuer) registered in one AWS account."""
+
+    issuer: str
+    account_id: str
+    audiences: list[str]
+    # Subjects (sub claims) the roles' trust policies admit; fnmatch patterns as StringLike. Empty: any.
+    subjects: list[str] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class Consistency:
     """How long the emulated cloud takes to agree with itself (all 0: at once)."""
@@ -73,6 +84,7 @@ class Config:
     # Both can be replaced at runtime (POST /_emulator/consistency, /_emulator/tokens).
     consistency: Consistency = field(default_factory=Consistency)
     tokens: TokenLifetimes = field(default_factory=TokenLifetimes)
+    oidc_providers: list[OidcProvider] = field(default_factory=list)
 
     def project(self, ref: str) -> ProjectSeed | None:
         for p in self.projects:
@@ -84,6 +96,12 @@ class Config:
         for a in self.aws_accounts:
             if a.id == account_id:
                 return a
+        return None
+
+    def oidc_provider(self, issuer: str, account_id: str | None = None) -> OidcProvider | None:
+        for o in self.oidc_providers:
+            if o.issuer == issuer and account_id in (None, o.account_id):
+                return o
         return None
 
 
@@ -133,6 +151,36 @@ def parse_tokens(data: Any, base: TokenLifetimes | None = None) -> TokenLifetime
                     lambda v, where: _int(v, where, 10, 43200))
 
 
+# An IAM OIDC provider URL: https, a host, an optional path; no query, fragment or port (IAM API
+# reference, CreateOpenIDConnectProvider: "Url ... must begin with https://").
+_ISSUER_RE = re.compile(r"https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(/[A-Za-z0-9._~%!$&'()*+,;=:@-]+)*")
+
+
+def parse_oidc_providers(value: Any, accounts: list[AwsAccount]) -> list[OidcProvider]:
+    _need(isinstance(value, list), "aws.oidc_providers", "must be a list of mappings")
+    out: list[OidcProvider] = []
+    for i, o in enumerate(value):
+        where = f"aws.oidc_providers[{i}]"
+        _need(isinstance(o, dict), where, "must be a mapping with issuer, account_id and audiences")
+        bad = sorted(set(o) - {"issuer", "account_id", "audiences", "subjects"})
+        _need(not bad, where, f"unknown key(s) {bad}")
+        issuer = o.get("issuer")
+        _need(isinstance(issuer, str) and bool(_ISSUER_RE.fullmatch(issuer)), f"{where}.issuer",
+              "an https:// URL without port, query or fragment, e.g. https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE")
+        aid = o.get("account_id")
+        if isinstance(aid, int) and not isinstance(aid, bool):
+            aid = f"{aid:012d}"
+        _need(isinstance(aid, str) and bool(AWS_ACCOUNT_RE.fullmatch(aid)), f"{where}.account_id", "a string of 12 digits")
+        _need(any(a.id == aid for a in accounts), f"{where}.account_id", f"{aid} is not one of aws.accounts")
+        auds = _str_list(o.get("audiences", ["sts.amazonaws.com"]), f"{where}.audiences")
+        _need(bool(auds), f"{where}.audiences", "at least one audience (client ID) is required")
+        subjects = _str_list(o.get("subjects", []), f"{where}.subjects")
+        _need(all(p.issuer != issuer or p.account_id != aid for p in out), where,
+              "an issuer is registered at most once per account")
+        out.append(OidcProvider(issuer, aid, auds, subjects))
+    return out
+
+
 def parse_config(data: Any) -> Config:
     _need(isinstance(data, dict), "top level", "must be a mapping")
     unknown = sorted(set(data) - _TOP_KEYS)
@@ -167,7 +215,7 @@ def parse_config(data: Any) -> Config:
 
     aws = data.get("aws")
     _need(isinstance(aws, dict), "aws", "must be a mapping with credential_secret and accounts")
-    bad = sorted(set(aws) - {"credential_secret", "credential_ttl_seconds", "accounts"})
+    bad = sorted(set(aws) - {"credential_secret", "credential_ttl_seconds", "accounts", "oidc_providers"})
     _need(not bad, "aws", f"unknown key(s) {bad}")
     secret = aws.get("credential_secret")
     _need(isinstance(secret, str) and len(secret) >= 8, "aws.credential_secret",
@@ -186,6 +234,7 @@ def parse_config(data: Any) -> Config:
         for j, r in enumerate(roles):
             _need(bool(AWS_ROLE_RE.fullmatch(r)), f"{where}.roles[{j}]", "an IAM role name ([A-Za-z0-9+=,.@_-]{1,64})")
         accounts.append(AwsAccount(aid, roles))
+    oidc = parse_oidc_providers(aws.get("oidc_providers", []) or [], accounts)
 
     ops = data.get("operations", {}) or {}
     _need(isinstance(ops, dict), "operations", "must be a mapping")
@@ -200,7 +249,7 @@ def parse_config(data: Any) -> Config:
     consistency = parse_consistency({} if data.get("consistency") is None else data["consistency"])
     lifetimes = parse_tokens({} if data.get("tokens") is None else data["tokens"])
     return Config(tokens, projects, secret, ttl, accounts, polls, state_file, res, dict(data),
-                  consistency=consistency, tokens=lifetimes)
+                  consistency=consistency, tokens=lifetimes, oidc_providers=oidc)
 
 
 def load_config(source: str | Path | dict[str, Any]) -> Config:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .app import App, Request, Response, json_response
+from .aws import web_identity
 from .config import Config, load_config
 from .errors import GoogleError
 from .routes import all_routes
@@ -191,6 +192,10 @@ class EmulatorServer:
             self.tls_port = self._tls_httpd.server_address[1]
             self._tls_thread = _serve(self._tls_httpd, "wif-emulator-tls")
         self._thread = _serve(self._httpd, "wif-emulator")
+        if self.config.oidc_providers:
+            # Deriving the OIDC signing key takes about a second: do it before the first token is asked for.
+            threading.Thread(target=web_identity.trusted_key, args=(self.config.credential_secret,), name="wif-emulator-oidc-key",
+                             daemon=True).start()
         return self
 
     def stop(self) -> None:

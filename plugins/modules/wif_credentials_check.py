@@ -193,7 +193,10 @@ diagnosis:
         - One of C(not_external_account), C(wrong_subject_token_type), C(audience_malformed), C(audience_project_id), C(impersonation_url_malformed),
           C(explicit_region_missing), C(google_auth_rejected), C(metadata_no_answer), C(metadata_unreachable), C(metadata_token_refused),
           C(no_instance_role), C(metadata_role_error), C(metadata_credentials_error), C(credential_source_incomplete), C(region_unavailable),
-          C(wrong_region), C(explicit_aws_credentials_failed), C(explicit_unsupported), C(invalid_target), C(attribute_condition),
+          C(wrong_region), C(explicit_aws_credentials_failed), C(web_identity_token_expired), C(web_identity_audience),
+          C(web_identity_provider_missing), C(web_identity_token_rejected), C(web_identity_role_denied), C(container_credentials_token_missing),
+          C(container_credentials_token_expired), C(container_credentials_unauthorized), C(container_credentials_unreachable),
+          C(container_credentials_error), C(explicit_unsupported), C(invalid_target), C(attribute_condition),
           C(aws_account_mismatch), C(unauthorized_client), C(aws_credentials_rejected), C(sts_bad_request), C(sts_error), C(sts_exchange_unreachable),
           C(iamcredentials_api_disabled), C(binding_missing), C(service_account_not_found), C(service_account_disabled), C(federated_token_rejected),
           C(impersonation_error), C(impersonation_bad_answer), C(impersonation_unreachable), C(proxy_failed), C(refresh_failed) (the README's

@@ -7,7 +7,8 @@ One concern per module; this package re-exports the names its callers use (``aws
 - ``credentials``: minting the stateless, unforgeable temporary credentials and opening their session token;
 - ``sigv4``: SigV4 verification of a signed STS request, :class:`CallerIdentity`;
 - ``subject_token``: the AWS subject token google-auth sends to Google's STS token exchange;
-- ``sts_query``: the STS Query API (``GetCallerIdentity``) and its XML.
+- ``web_identity``: the OIDC issuers' RS256 key, minting and verifying projected service-account tokens;
+- ``sts_query``: the STS Query API (``GetCallerIdentity``, ``AssumeRoleWithWebIdentity``) and its XML.
 """
 
 from __future__ import annotations

@@ -32,6 +32,37 @@ def _metadata(hop):
     return "region_unavailable"
 
 
+def _aws_runtime(error):
+    """The code of a botocore failure of IRSA (AssumeRoleWithWebIdentity) or a container endpoint, else None."""
+    text = error or ""
+    lower = text.lower()
+    if "assumerolewithwebidentity" in lower:
+        if "(expiredtokenexception)" in lower:
+            return "web_identity_token_expired"
+        if "(invalididentitytoken)" in lower:
+            if "audience" in lower:
+                return "web_identity_audience"
+            if "no openidconnect provider" in lower:
+                return "web_identity_provider_missing"
+            return "web_identity_token_rejected"
+        if "(accessdenied)" in lower:
+            return "web_identity_role_denied"
+        return None
+    if "container metadata" not in lower and "container-role" not in lower:
+        return None
+    if "received non 200 response" in lower:
+        if "service account token cannot be empty" in lower:
+            return "container_credentials_token_missing"
+        if "token is expired" in lower or "(expiredtokenexception)" in lower:
+            return "container_credentials_token_expired"
+        if any(word in lower for word in (" 400 ", " 401 ", " 403 ")) or "resourcenotfoundexception" in lower:
+            return "container_credentials_unauthorized"
+        return "container_credentials_error"
+    if "attempting to retrieve container metadata" in lower or "could not connect" in lower or "timeout" in lower:
+        return "container_credentials_unreachable"
+    return "container_credentials_error"
+
+
 def _sts(hop, region):
     err = hop.get("google_error") or {}
     kind = (err.get("status") or "").lower()
@@ -78,7 +109,7 @@ def classify(hops, mode, region=None):
     if hop.get("failure") == "proxy":
         return "proxy_failed", name
     if name == "aws_credentials" and mode == "explicit" and "method" not in hop:
-        return "explicit_aws_credentials_failed", name
+        return _aws_runtime(hop.get("error")) or "explicit_aws_credentials_failed", name
     if name == "region" and "method" not in hop and hop["ok"] is False:
         return "region_unavailable", name
     if name in METADATA_HOPS:

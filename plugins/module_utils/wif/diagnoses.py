@@ -110,6 +110,80 @@ DIAGNOSES = {
         "Check the aws_* keys in the JSON: aws_profile_name must name a profile in the proxy user's AWS config (AWS_CONFIG_FILE of the "
         "service), aws_role_name needs source credentials, aws_web_identity_token needs aws_role_name and aws_session_name.",
     ),
+    # ------------------------------------------------------------------ explicit mode: AWS runtime credential sources
+    # boto3's default chain (explicit mode without keys): IRSA (AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN ->
+    # STS AssumeRoleWithWebIdentity), EKS Pod Identity and ECS task roles (AWS_CONTAINER_CREDENTIALS_FULL_URI /
+    # _RELATIVE_URI -> the container credential endpoint).
+    "web_identity_token_expired": (
+        "aws_credentials",
+        "AWS STS refused the web identity token as expired (%(error)s). The token "
+        "in AWS_WEB_IDENTITY_TOKEN_FILE is a projected service-account token that the kubelet renews only in the projected volume.",
+        "Mount the token from the projected volume (the EKS Pod Identity webhook does it for a service account annotated with "
+        "eks.amazonaws.com/role-arn) instead of a copy, let the SDK re-read the file, and check the node's clock.",
+    ),
+    "web_identity_audience": (
+        "aws_credentials",
+        "AWS STS refused the web identity token's audience (%(error)s). The token's aud "
+        "is not a client ID of the IAM OIDC provider.",
+        "Project the token with audience sts.amazonaws.com (serviceAccountToken.audience, or the eks.amazonaws.com/audience annotation), "
+        "or add its audience to the provider: aws iam add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn ARN "
+        "--client-id AUDIENCE.",
+    ),
+    "web_identity_provider_missing": (
+        "aws_credentials",
+        "AWS STS knows no IAM OIDC provider for the token's issuer in the role's account (%(error)s).",
+        "Register the cluster's issuer in the account of AWS_ROLE_ARN: eksctl utils associate-iam-oidc-provider --cluster CLUSTER --approve "
+        "(or aws iam create-open-id-connect-provider --url ISSUER --client-id-list sts.amazonaws.com); the role and the provider must be in "
+        "one account.",
+    ),
+    "web_identity_token_rejected": (
+        "aws_credentials",
+        "AWS STS refused the web identity token (%(error)s): it is not a JWT, or its signature does not verify with "
+        "the keys of the issuer it names (a token of another cluster or issuer).",
+        "Point AWS_WEB_IDENTITY_TOKEN_FILE at this pod's projected token (/var/run/secrets/eks.amazonaws.com/serviceaccount/token), not a "
+        "token copied from another cluster; the issuer's JWKS must be reachable by AWS.",
+    ),
+    "web_identity_role_denied": (
+        "aws_credentials",
+        "AWS STS refused AssumeRoleWithWebIdentity (%(error)s): the role does not exist, or its trust policy does not admit "
+        "this issuer, audience or service account (sub).",
+        "Check AWS_ROLE_ARN and the role's trust policy: Principal.Federated = the OIDC provider's ARN, Action sts:AssumeRoleWithWebIdentity, "
+        "conditions ISSUER:aud = sts.amazonaws.com and ISSUER:sub = system:serviceaccount:NAMESPACE:SERVICE_ACCOUNT.",
+    ),
+    "container_credentials_token_missing": (
+        "aws_credentials",
+        "The container credential endpoint (EKS Pod Identity agent) wants the pod's service-account token and got none (%(error)s).",
+        "Set AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token in the "
+        "service's environment and mount that projected token (the EKS Pod Identity webhook adds both for a service account with a Pod "
+        "Identity association).",
+    ),
+    "container_credentials_token_expired": (
+        "aws_credentials",
+        "The EKS Pod Identity agent refused the pod's service-account token as expired (%(error)s).",
+        "Read the token from the projected volume the kubelet renews (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE), not a copy; check the "
+        "node's clock.",
+    ),
+    "container_credentials_unauthorized": (
+        "aws_credentials",
+        "The container credential endpoint refused the request (%(error)s): EKS Auth found the token invalid (wrong audience, issuer or "
+        "signature), the service account has no Pod Identity association, or the agent was called through another address.",
+        "The token must be the pod's projected token with audience pods.eks.amazonaws.com; create the association (aws eks "
+        "create-pod-identity-association --cluster-name CLUSTER --namespace NAMESPACE --service-account SERVICE_ACCOUNT --role-arn ROLE_ARN) "
+        "and call the agent at http://169.254.170.23/v1/credentials.",
+    ),
+    "container_credentials_unreachable": (
+        "aws_credentials",
+        "boto3 could not reach the container credential endpoint (%(error)s): the ECS agent (169.254.170.2) or the EKS Pod Identity agent "
+        "(169.254.170.23) does not answer from here.",
+        "Check AWS_CONTAINER_CREDENTIALS_FULL_URI / AWS_CONTAINER_CREDENTIALS_RELATIVE_URI in the service's environment, that the Pod "
+        "Identity agent add-on runs on the node (or the task has a task role), and exempt 169.254.170.2 and 169.254.170.23 from any HTTP "
+        "proxy (NO_PROXY).",
+    ),
+    "container_credentials_error": (
+        "aws_credentials",
+        "The container credential endpoint answered, but not with credentials (%(error)s).",
+        "Check the ECS task role (aws ecs describe-task-definition: taskRoleArn) or the Pod Identity association and the agent's logs.",
+    ),
     "explicit_unsupported": (
         "aws_credentials",
         "Neither LiteLLM nor boto3 is importable by this Python (%(error)s), so explicit AWS credentials cannot be resolved.",

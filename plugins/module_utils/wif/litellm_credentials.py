@@ -36,12 +36,15 @@ def _boto3_credentials(info, params):
 
     class Boto3Supplier(aws.AwsSecurityCredentialsSupplier):
         def __init__(self):
+            # Without a profile or keys this is boto3's default chain, as LiteLLM's: environment keys,
+            # IRSA (AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN), EKS Pod Identity / ECS task roles
+            # (AWS_CONTAINER_CREDENTIALS_*), config files, then instance metadata.
+            kwargs = {"region_name": params.get("aws_region_name")}
             if params.get("aws_profile_name"):
-                self.session = boto3.Session(profile_name=params["aws_profile_name"])
-            else:
-                self.session = boto3.Session(aws_access_key_id=params.get("aws_access_key_id"),
-                                             aws_secret_access_key=params.get("aws_secret_access_key"),
-                                             aws_session_token=params.get("aws_session_token"))
+                kwargs["profile_name"] = params["aws_profile_name"]
+            keys = dict((name, params[name]) for name in ("aws_access_key_id", "aws_secret_access_key", "aws_session_token") if params.get(name))
+            kwargs.update(keys)
+            self.session = boto3.Session(**kwargs)
 
         def get_aws_security_credentials(self, context, request):
             found = self.session.get_credentials()

@@ -30,12 +30,14 @@ ROLE = "wif-bound-role"
 POOL = "aws-pool"
 SA_EMAIL = "litellm-vertex@%s.iam.gserviceaccount.com" % PROJECT_ID
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+ISSUER = "https://oidc.eks.us-east-1.amazonaws.com/id/0A1B2C3D4E5F60718293A4B5C6D7E8F9"
 VERIFICATION_URL = "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"
 CONFIG: dict[str, Any] = {
     "admin_tokens": [ADMIN_TOKEN],
     "projects": [{"id": PROJECT_ID, "number": PROJECT_NUMBER, "services": ["iam.googleapis.com"]}],
     "aws": {"credential_secret": SECRET, "credential_ttl_seconds": 3600,
-            "accounts": [{"id": ACCOUNT, "roles": [ROLE]}, {"id": OTHER_ACCOUNT, "roles": [ROLE]}]},
+            "accounts": [{"id": ACCOUNT, "roles": [ROLE]}, {"id": OTHER_ACCOUNT, "roles": [ROLE]}],
+            "oidc_providers": [{"issuer": ISSUER, "account_id": ACCOUNT, "audiences": ["sts.amazonaws.com"]}]},
     "operations": {"polls_before_done": 0},
 }
 
@@ -84,8 +86,47 @@ class Cloud:
     def mint(self, ttl_seconds: int = 3600) -> dict[str, str]:
         return self.call("POST", "/_emulator/aws/credentials", {"account_id": ACCOUNT, "role_name": ROLE, "ttl_seconds": ttl_seconds})
 
+    def web_identity_token(self, kind: str = "web-identity", **options: Any) -> str:
+        """A projected service-account token of ISSUER (kind web-identity: IRSA's, pod-identity: Pod Identity's)."""
+        return self.call("POST", "/_emulator/aws/%s-token" % kind, dict(options, account_id=ACCOUNT))["token"]
+
     def stop(self) -> None:
         self.server.stop()
+
+
+def explicit_info(cloud_url: str, audience: str, region: str = "us-east-1") -> dict[str, Any]:
+    """An explicit-mode credential JSON (LiteLLM's aws_* keys; here only the region): boto3's default chain finds the keys."""
+    return {
+        "type": "external_account",
+        "audience": audience,
+        "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
+        "token_url": cloud_url + "/v1/token",
+        "service_account_impersonation_url": "%s/v1/projects/-/serviceAccounts/%s:generateAccessToken" % (cloud_url, SA_EMAIL),
+        "aws_region_name": region,
+    }
+
+
+def plain_boto3_google_auth(info: dict[str, Any]) -> tuple[bool, str]:
+    """What LiteLLM's explicit mode does with no keys: boto3's default chain in a google-auth AWS supplier, then refresh."""
+    import boto3
+
+    class Supplier(google.auth.aws.AwsSecurityCredentialsSupplier):
+        def get_aws_security_credentials(self, context: Any, request: Any) -> Any:
+            frozen = boto3.Session(region_name=info["aws_region_name"]).get_credentials().get_frozen_credentials()
+            return google.auth.aws.AwsSecurityCredentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+        def get_aws_region(self, context: Any, request: Any) -> str:
+            return info["aws_region_name"]
+
+    try:
+        creds = google.auth.aws.Credentials(audience=info["audience"], subject_token_type=info["subject_token_type"],
+                                            token_url=info["token_url"], aws_security_credentials_supplier=Supplier(),
+                                            service_account_impersonation_url=info["service_account_impersonation_url"],
+                                            scopes=[CLOUD_PLATFORM])
+        creds.refresh(google.auth.transport.requests.Request())
+    except Exception as exc:
+        return False, "%s: %s" % (type(exc).__name__, exc)
+    return True, ""
 
 
 def start_imds(clock_offset_seconds: int = 0, availability_zone: str = "us-east-1a") -> MetadataServer:

@@ -148,6 +148,55 @@ def test_explicit_mode_credential_failures_are_the_resolvers():
         "explicit_aws_credentials_failed", "aws_credentials")
 
 
+_IRSA = "%s: An error occurred (%s) when calling the AssumeRoleWithWebIdentity operation: %s"
+_CONTAINER = ("CredentialRetrievalError: Error when retrieving credentials from container-role: Error retrieving metadata: "
+              "Received non 200 response %s from container metadata: %s")
+
+
+@pytest.mark.parametrize("error, code", [
+    (_IRSA % ("ExpiredTokenException", "ExpiredTokenException", "Token expired: current date/time 2 must be before the expiration date/time 1"),
+     "web_identity_token_expired"),
+    (_IRSA % ("InvalidIdentityTokenException", "InvalidIdentityToken", "Incorrect token audience"), "web_identity_audience"),
+    (_IRSA % ("InvalidIdentityTokenException", "InvalidIdentityToken", "No OpenIDConnect provider found in your account for https://x"),
+     "web_identity_provider_missing"),
+    (_IRSA % ("InvalidIdentityTokenException", "InvalidIdentityToken", "Couldn't retrieve verification key from your identity provider"),
+     "web_identity_token_rejected"),
+    (_IRSA % ("ClientError", "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity"), "web_identity_role_denied"),
+    (_CONTAINER % (400, "Service account token cannot be empty"), "container_credentials_token_missing"),
+    (_CONTAINER % (400, "Service account token failed basic claim validations: token has invalid claims: token is expired"),
+     "container_credentials_token_expired"),
+    (_CONTAINER % (400, "[r]: (ExpiredTokenException): The specified Kubernetes service account token is expired., fault: client"),
+     "container_credentials_token_expired"),
+    (_CONTAINER % (400, "[r]: (InvalidTokenException): The specified Kubernetes service account token is invalid., fault: client"),
+     "container_credentials_unauthorized"),
+    (_CONTAINER % (403, "Access Denied. Called agent through invalid address"), "container_credentials_unauthorized"),
+    (_CONTAINER % (404, "[r]: (ResourceNotFoundException): no association, fault: client"), "container_credentials_unauthorized"),
+    (_CONTAINER % (500, "Unable to serialize credentials"), "container_credentials_error"),
+    ("CredentialRetrievalError: Error when retrieving credentials from container-role: Error retrieving metadata: Received error when "
+     "attempting to retrieve container metadata: Could not connect to the endpoint URL", "container_credentials_unreachable"),
+    ("LookupError: boto3's credential chain found no credentials", "explicit_aws_credentials_failed"),
+])
+def test_explicit_mode_aws_runtime_failures_have_their_own_codes(error, code):
+    hops = [{"name": "region", "ok": True, "source": "aws_region_name"},
+            {"name": "aws_credentials", "ok": False, "source": "boto3 session", "error": error}]
+    assert classify(hops, "explicit", "us-east-1") == (code, "aws_credentials")
+    assert render(code, {"error": error})["cause"]
+
+
+def test_the_boto3_fallback_uses_the_default_chain_without_keys(monkeypatch):
+    boto3 = pytest.importorskip("boto3")
+    from ansible_collections.keyless.wif.plugins.module_utils.wif import litellm_credentials
+
+    made = []
+    monkeypatch.setattr(boto3, "Session", lambda **kwargs: made.append(kwargs))
+    info = dict(INFO, aws_region_name="eu-west-1")
+    info.pop("credential_source")
+    litellm_credentials.explicit_credentials(info, loader=lambda: None)
+    assert made == [{"region_name": "eu-west-1"}]
+    litellm_credentials.explicit_credentials(dict(info, aws_access_key_id="AKIA", aws_secret_access_key="s"), loader=lambda: None)
+    assert made[-1] == {"region_name": "eu-west-1", "aws_access_key_id": "AKIA", "aws_secret_access_key": "s"}
+
+
 def test_a_bad_region_is_wrong_region_whatever_sts_says():
     hop = {"name": "sts_exchange", "ok": False, "status": 400, "method": "POST", "google_error": {"status": "invalid_grant", "message": "x"}}
     assert classify([hop], "ec2", "us-east-")[0] == "wrong_region"
