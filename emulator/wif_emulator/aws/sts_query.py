@@ -116,7 +116,9 @@ def assume_role_with_web_identity(config: Any, params: dict[str, str], host: str
         raise _validation("1 validation error detected: Value at 'webIdentityToken' failed to satisfy constraint: "
                           "Member must have length between 4 and 20000")
     duration_raw = params.get("DurationSeconds")
-    duration = int(getattr(config, "credential_ttl_seconds", ROLE_MAX_SESSION_SECONDS))
+    # Without DurationSeconds (botocore never sends it) AWS issues 3600 s sessions (STS API reference,
+    # AssumeRoleWithWebIdentity: "the value is set to 3600 seconds" by default).
+    duration = 3600
     if duration_raw is not None:
         if not duration_raw.isdigit() or not 900 <= int(duration_raw) <= 43200:
             raise _validation(f"1 validation error detected: Value '{duration_raw}' at 'durationSeconds' failed to satisfy constraint: "

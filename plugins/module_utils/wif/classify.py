@@ -11,6 +11,8 @@ met decides the code. The texts live in diagnoses.DIAGNOSES.
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.keyless.wif.plugins.module_utils.wif.names import REGION_RE
 from ansible_collections.keyless.wif.plugins.module_utils.wif.transport import GOOGLE_HOPS, METADATA_HOPS
 
@@ -36,6 +38,14 @@ def _aws_runtime(error):
     """The code of a botocore failure of IRSA (AssumeRoleWithWebIdentity) or a container endpoint, else None."""
     text = error or ""
     lower = text.lower()
+    if lower.startswith("filenotfounderror"):
+        # botocore opens the token files itself and lets a missing one through unwrapped
+        for variable, code in (("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "container_credentials_token_missing"),
+                               ("AWS_WEB_IDENTITY_TOKEN_FILE", "web_identity_token_missing")):
+            path = os.environ.get(variable)
+            if path and text.endswith(": " + path):
+                return code
+        return None
     if "assumerolewithwebidentity" in lower:
         if "(expiredtokenexception)" in lower:
             return "web_identity_token_expired"

@@ -150,6 +150,12 @@ DIAGNOSES = {
         "Check AWS_ROLE_ARN and the role's trust policy: Principal.Federated = the OIDC provider's ARN, Action sts:AssumeRoleWithWebIdentity, "
         "conditions ISSUER:aud = sts.amazonaws.com and ISSUER:sub = system:serviceaccount:NAMESPACE:SERVICE_ACCOUNT.",
     ),
+    "web_identity_token_missing": (
+        "aws_credentials",
+        "The web-identity token file that AWS_WEB_IDENTITY_TOKEN_FILE names does not exist (%(error)s).",
+        "Mount the service account's projected token there (the EKS IRSA webhook does it for a service account annotated with "
+        "eks.amazonaws.com/role-arn), or point AWS_WEB_IDENTITY_TOKEN_FILE in the service's environment at it.",
+    ),
     "container_credentials_token_missing": (
         "aws_credentials",
         "The container credential endpoint (EKS Pod Identity agent) wants the pod's service-account token and got none (%(error)s).",

@@ -124,8 +124,8 @@ def check(settings):
     key = var("master_key")
     secret_name = inputs.text(field("master_key_secret_name"), var("master_key_secret_name"))
     if secret_name and key:
-        raise ValidationError("litellm_eks_master_key, litellm_eks_master_key_secret_name", "set exactly one of them "
-                                                                                           "(value not shown)")
+        raise ValidationError("litellm_eks_master_key, litellm_eks_master_key_secret_name",
+                              "set exactly one of them (value not shown)")
     if secret_name:
         _dns_subdomain(field("master_key_secret_name"), secret_name)
         if secret_name == checked["name"]:

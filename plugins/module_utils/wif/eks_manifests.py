@@ -17,7 +17,6 @@ import hashlib
 import json
 import posixpath
 
-import yaml
 from ansible_collections.keyless.wif.plugins.module_utils.wif import host_layout, proxy_config
 from ansible_collections.keyless.wif.plugins.module_utils.wif.eks_inputs import MASTER_KEY_ENV, check, plain
 
@@ -98,7 +97,7 @@ def summary(settings):
 
 def dump(manifest):
     """One manifest as YAML, keys in the builder's order (stable: a second render is byte-identical)."""
-    return yaml.safe_dump(manifest, default_flow_style=False, sort_keys=False, width=1000)
+    return _yaml().safe_dump(manifest, default_flow_style=False, sort_keys=False, width=1000)
 
 
 def namespace_manifest(namespace, labels):
@@ -126,7 +125,7 @@ def secret_manifest(checked, labels):
     document = _meta("v1", "Secret", checked["name"], checked["namespace"], labels)
     document["type"] = "Opaque"
     data = {
-        CONFIG_FILE: yaml.safe_dump(checked["config"], default_flow_style=False, sort_keys=False, indent=2),
+        CONFIG_FILE: _yaml().safe_dump(checked["config"], default_flow_style=False, sort_keys=False, indent=2),
         CREDENTIAL_FILE: json.dumps(checked["credentials"], indent=2, sort_keys=True) + "\n",
     }
     if not checked["master_key_secret_name"]:
@@ -234,3 +233,9 @@ def _meta(api_version, kind, name, namespace, labels):
     return {"apiVersion": api_version, "kind": kind, "metadata": metadata}
 
 
+def _yaml():
+    # PyYAML comes with ansible-core on the controller, where the role's filter runs; module_utils
+    # must import without it (ansible-test sanity "import").
+    import yaml
+
+    return yaml

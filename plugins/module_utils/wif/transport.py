@@ -103,6 +103,9 @@ def exception_text(exc):
     inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
     first = inner.args[0] if inner.args else ""
     text = str(first) if isinstance(first, (str, BaseException)) else ""
+    if isinstance(inner, OSError) and inner.strerror:
+        # e.g. a token file botocore opens: the path says which one (never its content)
+        text = "%s: %s" % (inner.strerror, inner.filename) if inner.filename else inner.strerror
     return "%s: %s" % (type(inner).__name__, text[:_TEXT_LIMIT])
 
 

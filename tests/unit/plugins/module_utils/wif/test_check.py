@@ -12,7 +12,14 @@ from ansible_collections.keyless.wif.plugins.module_utils.wif import systemd
 from ansible_collections.keyless.wif.plugins.module_utils.wif.check import run_check
 from ansible_collections.keyless.wif.plugins.module_utils.wif.classify import classify
 from ansible_collections.keyless.wif.plugins.module_utils.wif.diagnoses import DIAGNOSES, propagation_verdict, render, troubleshooting_rows
-from ansible_collections.keyless.wif.plugins.module_utils.wif.transport import Recorder, RecordingRequest, google_error, hop_namer, public_url
+from ansible_collections.keyless.wif.plugins.module_utils.wif.transport import (
+    Recorder,
+    RecordingRequest,
+    exception_text,
+    google_error,
+    hop_namer,
+    public_url,
+)
 
 REPO = Path(__file__).resolve().parents[5]
 MD = "http://127.0.0.1:9"
@@ -304,3 +311,19 @@ def test_a_broken_file_is_diagnosed_before_any_request_in_the_table_s_words(chan
                                                 "audience": change.get("audience"),
                                                 "url": change.get("service_account_impersonation_url")})
     assert words in result["diagnosis"]["cause"] + result["diagnosis"]["fix"]
+
+
+@pytest.mark.parametrize(("variable", "code"), [
+    ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "container_credentials_token_missing"),
+    ("AWS_WEB_IDENTITY_TOKEN_FILE", "web_identity_token_missing"),
+])
+def test_a_token_file_botocore_cannot_open_is_named_by_its_variable(tmp_path, monkeypatch, variable, code):
+    missing = str(tmp_path / "token")
+    monkeypatch.setenv(variable, missing)
+    try:
+        open(missing)  # noqa: SIM115 - the error botocore lets through
+    except FileNotFoundError as exc:
+        error = exception_text(exc)
+    assert error == "FileNotFoundError: No such file or directory: %s" % missing
+    hop = {"name": "aws_credentials", "ok": False, "error": error}
+    assert classify([hop], "explicit")[0] == code
