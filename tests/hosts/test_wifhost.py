@@ -42,7 +42,7 @@ wheelcheck = load("wheelcheck")
 # The package, from its parent directory. A test patches a name in the module that owns it (state.STATE_ROOT,
 # net.instance_running): the other modules look it up there at call time.
 sys.path.insert(0, str(HERE))
-from wifhost import cli, instance, net, proc, state, tls  # noqa: E402
+from wifhost import cli, instance, net, proc, runtimes, state, tls  # noqa: E402
 
 # --------------------------------------------------------------------------- input validation
 
@@ -76,6 +76,40 @@ def up_args(**over):
 def test_up_validates_before_any_change(over, field):
     with pytest.raises(state.WifHostError, match=field):
         instance.validate_up(up_args(**over), net.parse_host_addr("10.213.0.1/24"))
+
+
+def test_runtimes_validate_their_options(monkeypatch):
+    monkeypatch.setattr(runtimes, "emulator_url", lambda: None)
+    with pytest.raises(state.WifHostError, match="--runtime"):
+        instance.validate_up(up_args(runtime="lambda"), net.parse_host_addr("10.213.0.1/24"))
+    with pytest.raises(state.WifHostError, match="--no-imds"):
+        instance.validate_up(up_args(runtime="ecs", no_imds=True), net.parse_host_addr("10.213.0.1/24"))
+    with pytest.raises(state.WifHostError, match="--service-account"):
+        instance.validate_up(up_args(runtime="ecs", service_account="litellm"), net.parse_host_addr("10.213.0.1/24"))
+    with pytest.raises(state.WifHostError, match="emulator must run"):
+        instance.validate_up(up_args(runtime="irsa"), net.parse_host_addr("10.213.0.1/24"))
+    with pytest.raises(state.WifHostError, match="--account-id"):
+        instance.validate_up(up_args(runtime="ecs", account_id=None), net.parse_host_addr("10.213.0.1/24"))
+    instance.validate_up(up_args(runtime="ecs"), net.parse_host_addr("10.213.0.1/24"))
+    assert not instance.has_imds(up_args(runtime="ecs"))
+    assert instance.has_imds(up_args())
+
+
+def test_runtime_environments_are_what_the_sdks_read():
+    assert runtimes.environment("ec2", "111111111111", "r", "us-east-1") == {}
+    assert runtimes.environment("irsa", "111111111111", "r", "eu-west-1") == {
+        "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ROLE_ARN": "arn:aws:iam::111111111111:role/r",
+        "AWS_WEB_IDENTITY_TOKEN_FILE": "/var/run/secrets/eks.amazonaws.com/serviceaccount/token",
+        "AWS_STS_REGIONAL_ENDPOINTS": "regional"}
+    pod = runtimes.environment("pod-identity", "111111111111", "r", "us-east-1")
+    assert pod["AWS_CONTAINER_CREDENTIALS_FULL_URI"] == "http://169.254.170.23/v1/credentials"
+    assert pod["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"] == \
+        "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token"
+    ecs = runtimes.environment("ecs", "111111111111", "r", "us-east-1", "/v2/credentials/x")
+    assert ecs["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] == "/v2/credentials/x"
+    assert not [k for k in ecs if k.startswith(("AWS_ROLE", "AWS_WEB", "AWS_CONTAINER_AUTH"))]
+    assert runtimes.subject_of("litellm/litellm") == "system:serviceaccount:litellm:litellm"
+    assert runtimes.region_of("eu-west-1b") == "eu-west-1"
 
 
 @pytest.mark.parametrize("addr", ["8.8.8.1/24", "169.254.0.1/16", "10.213.0.1/31", "nonsense"])
@@ -225,6 +259,77 @@ def test_a_killed_run_does_not_block_the_next_on_another_network(host):
     left = leftovers(host, "kwt-e")
     assert not [x for x in left if "kwt-e" in x or state.veth_host("kwt-e") in x or BRIDGE in x], left
     assert not net.link_exists(BRIDGE)
+
+
+# botocore's own provider chain, run in the instance's namespace by this machine's .venv Python (the
+# image's Debian botocore 1.29 predates Pod Identity). The token files live in the container's /run,
+# so the probe gets a copy; STS is the emulator on the bridge (the namespace has no /etc/hosts of its own).
+CHAIN_PROBE = """
+import json, botocore.session
+s = botocore.session.get_session()
+c = s.get_credentials()
+ident = s.create_client("sts", region_name="us-east-1").get_caller_identity()
+print(json.dumps({"method": c.method, "arn": ident["Arn"], "account": ident["Account"]}))
+"""
+
+
+def chain_in_netns(host, name: str, info: dict, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/bin:/bin", "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+           "AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL_STS": f"http://{HOST_ADDR.split('/', maxsplit=1)[0]}:8470",
+           **info["environment"]}
+    for var in ("AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"):
+        if var in env:
+            copy = tmp_path / f"{name}.token"
+            copy.write_text(host("exec", name, "cat", env[var]).stdout)
+            env[var] = str(copy)
+    return subprocess.run(["ip", "netns", "exec", name, str(REPO / ".venv/bin/python"), "-c", CHAIN_PROBE], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.slow
+def test_eks_and_ecs_runtimes_give_credentials_to_botocores_chain_and_leave_nothing(host, tmp_path):
+    import yaml
+
+    config = yaml.safe_load((HERE / "emulator-sandbox.yml").read_text())
+    # the cluster's OIDC issuer, registered in the account (IRSA's STS and the Pod Identity agent trust it)
+    config["aws"]["oidc_providers"] = [{"issuer": "https://oidc.eks.us-east-1.amazonaws.com/id/KWIFTEST0000000000000000000000",
+                                        "account_id": "111111111111", "audiences": ["sts.amazonaws.com"]}]
+    cfg = tmp_path / "emulator.yml"
+    cfg.write_text(yaml.safe_dump(config))
+    host("emulator", "start", "--no-tls", "--config", str(cfg))
+    infos = {}
+    for name, runtime, ip in (("kwt-irsa", "irsa", "10.213.9.21/24"), ("kwt-pod", "pod-identity", "10.213.9.22/24"),
+                              ("kwt-ecs", "ecs", "10.213.9.23/24")):
+        infos[name] = json.loads(host("up", name, "--ip", ip, "--runtime", runtime, "--account-id", "111111111111",
+                                      "--role", "wif-bound-role", "--emulator-config", str(cfg)).stdout)
+        assert infos[name]["runtime"] == runtime
+        assert state.read_json(Path(infos[name]["state_dir"]) / "instance.json")["environment"] == infos[name]["environment"]
+    expected = {"kwt-irsa": "assume-role-with-web-identity", "kwt-pod": "container-role", "kwt-ecs": "container-role"}
+    for name, info in infos.items():
+        result = chain_in_netns(host, name, info, tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        found = json.loads(result.stdout)
+        assert found["method"] == expected[name]
+        assert found["account"] == "111111111111"
+        assert found["arn"].startswith("arn:aws:sts::111111111111:assumed-role/wif-bound-role/"), found
+        # no instance metadata; the instance sees its runtime's files and variables, not the agent's process
+        inside = host("exec", name, "sh", "-c", "python3 -c 'import socket; print(socket.socket().connect_ex((\"169.254.169.254\", 80)))';"
+                      " cat /etc/keyless-wif-instance.json; ps -eo args", check=False).stdout
+        assert inside.splitlines()[0] != "0"
+        assert "container-credentials" not in inside
+        assert '"runtime": "%s"' % info["runtime"] in inside
+    modes = host("exec", "kwt-irsa", "stat", "-c", "%a", runtimes.IRSA_TOKEN_FILE).stdout.strip(), \
+        host("exec", "kwt-pod", "stat", "-c", "%a", runtimes.POD_TOKEN_FILE).stdout.strip()
+    assert modes == ("644", "644")
+    assert set(infos["kwt-ecs"]["environment"]) == {"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"}
+    # the agent address exists only in the instance's namespace
+    assert "169.254.170.23" in subprocess.run(["ip", "netns", "exec", "kwt-pod", "ip", "-br", "a", "show", "lo"],
+                                              capture_output=True, text=True, check=True).stdout
+    assert "169.254.170" not in subprocess.run(["ip", "-br", "a"], capture_output=True, text=True, check=True).stdout
+    host("down", "kwt-pod")
+    assert not proc.cgroup_pids(runtimes.agent_cgroup("kwt-pod"))
+    host("down", "--all")
+    assert leftovers(host, *infos) == []
 
 
 def test_a_network_in_use_is_never_taken_over(tmp_path, monkeypatch):

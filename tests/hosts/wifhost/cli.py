@@ -11,6 +11,7 @@ from . import state
 from .emulator import cmd_emulator
 from .image import cmd_image
 from .instance import cmd_down, cmd_exec, cmd_up
+from .runtimes import DEFAULT_SERVICE_ACCOUNT, RUNTIMES
 from .state import DEFAULT_BRIDGE, DEFAULT_EMULATOR_PORT, DEFAULT_HOST_ADDR, DEFAULT_PYTHON, REPO, TLS_PORT, WifHostError
 from .status import cmd_status
 
@@ -44,6 +45,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--instance-id", help="default: derived from the name")
     s.add_argument("--availability-zone", default="us-east-1a")
     s.add_argument("--no-imds", action="store_true", help="no metadata service (non-EC2 host)")
+    s.add_argument("--runtime", default="ec2", choices=RUNTIMES,
+                   help="AWS runtime to imitate: ec2 (IMDS), irsa (EKS web identity token), pod-identity (EKS Pod "
+                        "Identity agent on 169.254.170.23), ecs (task role endpoint on 169.254.170.2); "
+                        "the non-ec2 ones have no IMDS (default %(default)s)")
+    s.add_argument("--service-account", default=DEFAULT_SERVICE_ACCOUNT,
+                   help="irsa/pod-identity: the Kubernetes NAMESPACE/NAME the token is for (default %(default)s)")
     s.add_argument("--imds-no-require-token", action="store_true", help="allow IMDSv1 (token-less) requests")
     s.add_argument("--wheelhouse", help="directory bind-mounted read-only at /opt/wheelhouse")
     s.add_argument("--bind-ro", action="append", help="extra nspawn --bind-ro=SRC[:DST]")

@@ -15,6 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from . import runtimes
 from .emulator import stop_emulator
 from .image import build_image
 from .net import ensure_bridge, ensure_nspawn_tmpfs, gc_shared, link_exists, parse_host_addr, setup_netns, wait_tcp_in_netns
@@ -73,6 +74,11 @@ def instance_id_for(name: str) -> str:
     return "i-0" + hashlib.sha256(b"instance:" + name.encode()).hexdigest()[:16]
 
 
+def has_imds(args: argparse.Namespace) -> bool:
+    """Only the ec2 runtime has instance metadata (and not with --no-imds)."""
+    return args.runtime == "ec2" and not args.no_imds
+
+
 def validate_up(args: argparse.Namespace, net: ipaddress.IPv4Interface) -> ipaddress.IPv4Interface:
     try:
         ip = ipaddress.IPv4Interface(args.ip)
@@ -85,17 +91,20 @@ def validate_up(args: argparse.Namespace, net: ipaddress.IPv4Interface) -> ipadd
     for other in instance_names():
         if other != args.name and read_json(inst_dir(other) / "instance.json").get("address") == str(ip.ip):
             raise WifHostError(f"--ip {ip}: already used by instance {other}")
-    if not args.no_imds:
+    if args.runtime not in runtimes.RUNTIMES:
+        raise WifHostError(f"--runtime {args.runtime!r}: one of {', '.join(runtimes.RUNTIMES)}")
+    runtimes.validate(args)
+    if has_imds(args) or args.runtime != "ec2":
         if not args.account_id or not re.fullmatch(r"\d{12}", args.account_id):
-            raise WifHostError("--account-id: required (12 digits) unless --no-imds")
+            raise WifHostError("--account-id: required (12 digits) unless --no-imds (runtime ec2)")
         if not args.role or not re.fullmatch(r"[\w+=,.@-]{1,64}", args.role):
             raise WifHostError("--role: required, an IAM role name ([A-Za-z0-9+=,.@_-], 1-64 chars)")
         if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d[a-z]", args.availability_zone):
             raise WifHostError(f"--availability-zone {args.availability_zone!r}: must look like us-east-1a")
-        if args.instance_id and not re.fullmatch(r"i-[0-9a-f]{8,17}", args.instance_id):
+        if has_imds(args) and args.instance_id and not re.fullmatch(r"i-[0-9a-f]{8,17}", args.instance_id):
             raise WifHostError(f"--instance-id {args.instance_id!r}: must look like i-0123456789abcdef0")
         if not args.emulator_config or not Path(args.emulator_config).is_file():
-            raise WifHostError(f"--emulator-config {args.emulator_config!r}: file required for the IMDS")
+            raise WifHostError(f"--emulator-config {args.emulator_config!r}: file required for the IMDS or agent")
     if args.wheelhouse and not Path(args.wheelhouse).is_dir():
         raise WifHostError(f"--wheelhouse {args.wheelhouse}: not a directory (build it with scripts/wheelhouse)")
     return ip
@@ -155,7 +164,10 @@ def start_instance(args: argparse.Namespace, name: str, ip: ipaddress.IPv4Interf
     ensure_nspawn_tmpfs()
     setup_netns(name, ip, args.bridge)
 
-    if not args.no_imds:
+    info["runtime"], info["environment"] = args.runtime, {}
+    if args.runtime != "ec2":
+        runtimes.start_agent(args, name, info, d)
+    elif not args.no_imds:
         instance_id = args.instance_id or instance_id_for(name)
         info["aws"] = {"account_id": args.account_id, "role": args.role, "instance_id": instance_id,
                        "availability_zone": args.availability_zone}
@@ -190,7 +202,7 @@ def start_instance(args: argparse.Namespace, name: str, ip: ipaddress.IPv4Interf
     info["tls"] = {"ca_cert": INSTANCE_CA_PATH, "ca_bundle": INSTANCE_CA_BUNDLE, "endpoints_address": host_ip,
                    "names": SANDBOX_NAMES}
     write_file(root / "etc/keyless-wif-instance.json", json.dumps(
-        {k: info[k] for k in ("name", "address", "host_addr") if k in info}
+        {k: info[k] for k in ("name", "address", "host_addr", "runtime", "environment") if k in info}
         | {"aws": info.get("aws"), "ca_cert": INSTANCE_CA_PATH, "ca_bundle": INSTANCE_CA_BUNDLE}, indent=2) + "\n")
 
     argv = ["systemd-nspawn", "-q", "-b", "-D", str(root), f"--machine={name}", "--register=no",
@@ -205,6 +217,10 @@ def start_instance(args: argparse.Namespace, name: str, ip: ipaddress.IPv4Interf
     write_json(d / "instance.json", info)
     info["ssh_seconds"] = wait_ssh(key, str(ip.ip), args.boot_timeout, lambda: pid_alive(info["nspawn_pid"]),
                                    d / "console.log")
+    token = runtimes.token_for(args)
+    if token:
+        runtimes.install_token(ssh_argv(key, str(ip.ip)), *token)
+        info["token_file"] = token[0]
     return info
 
 
@@ -242,6 +258,12 @@ def down_one(name: str, stop_timeout: float) -> list[str]:
         cgroup_kill(imds_group, 3)
         note("imds stopped")
     cgroup_remove(imds_group)
+    agent_group = runtimes.agent_cgroup(name)
+    if cgroup_pids(agent_group):
+        signal_pids(cgroup_pids(agent_group), signal.SIGTERM)
+        cgroup_kill(agent_group, 3)
+        note("credentials agent stopped")
+    cgroup_remove(agent_group)
     for sub in (NSPAWN_RUN / "propagate" / name, NSPAWN_RUN / "incoming" / name):
         unmount_under(sub)
     if d.exists() and any(m.startswith(str(d) + "/") for m in mounts()):

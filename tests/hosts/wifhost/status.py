@@ -9,6 +9,7 @@ from pathlib import Path
 from . import state
 from .net import fw_chain, link_exists, net_meta
 from .proc import CGROUP_V1, CGROUP_V2, cgroup_dirs, cgroup_pids, mounts, nspawn_processes, pid_alive, run
+from .runtimes import agent_cgroup
 from .state import EMULATOR_CGROUP, NSPAWN_RUN, NSPAWN_TMPFS_MARKER, inst_dir, instance_names, netns_path, read_json, veth_host
 from .tls import INSTANCE_CA_BUNDLE, INSTANCE_CA_PATH, SANDBOX_NAMES, TLS_DIR
 
@@ -29,7 +30,7 @@ def leftovers(names: list[str], bridge: str, anywhere: bool = False) -> list[str
         if NSPAWN_TMPFS_MARKER.exists():
             found.append(f"mount {NSPAWN_RUN}")
     for name in sorted(set(names) | set(instance_names())):
-        found += [f"cgroup {d}" for g in (f"nspawn-{name}", f"kwif-imds-{name}") for d in cgroup_dirs(g)
+        found += [f"cgroup {d}" for g in (f"nspawn-{name}", f"kwif-imds-{name}", agent_cgroup(name)) for d in cgroup_dirs(g)
                   if d.exists()]
         if netns_path(name).exists():
             found.append(f"netns {name}")
@@ -61,6 +62,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         info = read_json(inst_dir(name) / "instance.json")
         info["running"] = pid_alive(info.get("nspawn_pid"))
         info["imds_running"] = bool(cgroup_pids(f"kwif-imds-{name}"))
+        info["agent_running"] = bool(cgroup_pids(agent_cgroup(name)))
         out["instances"].append(info)
     if args.leftovers:
         out["leftovers"] = sorted(set(leftovers(args.name or [], args.bridge, args.anywhere)))
@@ -70,7 +72,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         for i in out["instances"]:
             aws = i.get("aws") or {}
             print(f"{i.get('name', '?'):16} {i.get('address', '?'):15} "
-                  f"{'running' if i['running'] else 'STOPPED':8} imds={'up' if i['imds_running'] else 'down':5} "
+                  f"{'running' if i['running'] else 'STOPPED':8} {i.get('runtime', 'ec2'):12} "
+                  f"imds={'up' if i['imds_running'] else 'down':5} agent={'up' if i['agent_running'] else '-':3} "
                   f"{aws.get('account_id', '-')}/{aws.get('role', '-')}")
         emu = out["emulator"]
         tls_url = f" and {emu['tls_url']}" if emu.get("tls_url") else ""
