@@ -99,8 +99,11 @@ FEDERATION = [
     ({"gcp_federation_aws_role_arns": ["arn:aws:iam:us-east-1:%s:role/x" % AWS_ACCOUNT]},
      ["gcp_federation_aws_role_arns[0]", "region"]),
     ({"gcp_federation_aws_role_arns": ["arn:aws:s3:::bucket"]}, ["gcp_federation_aws_role_arns[0]", "ACCOUNT_ID"]),
-    ({"gcp_federation_aws_role_arns": [ARN, "arn:aws:iam::222222222222:role/x"]},
-     ["gcp_federation_aws_role_arns", "one AWS provider admits one account"]),
+    # Several accounts are admitted (one provider each), but not past an account the user pinned.
+    ({"gcp_federation_aws_role_arns": [ARN, "arn:aws:iam::222222222222:role/x"], "gcp_federation_aws_account_id": AWS_ACCOUNT},
+     ["gcp_federation_aws_role_arns", "must all belong to gcp_federation_aws_account_id"]),
+    ({"gcp_federation_aws_role_arns": [ARN, "arn:aws:iam::222222222222:role/x"], "gcp_federation_aws_account_ids": [AWS_ACCOUNT]},
+     ["gcp_federation_aws_role_arns[1]", "does not list"]),
     ({"gcp_federation_aws_role_arns": [123]}, ["gcp_federation_aws_role_arns[0]", "string"]),
     ({"gcp_federation_aws_role_arns": {"arn": ARN}}, ["gcp_federation_aws_role_arns", "list"]),
     ({"gcp_federation_aws_role_arns": []}, ["gcp_federation_aws_role_arns", "is empty"]),
