@@ -320,10 +320,9 @@ def test_a_broken_file_is_diagnosed_before_any_request_in_the_table_s_words(chan
 def test_a_token_file_botocore_cannot_open_is_named_by_its_variable(tmp_path, monkeypatch, variable, code):
     missing = str(tmp_path / "token")
     monkeypatch.setenv(variable, missing)
-    try:
+    with pytest.raises(FileNotFoundError) as raised:
         open(missing)  # noqa: SIM115 - the error botocore lets through
-    except FileNotFoundError as exc:
-        error = exception_text(exc)
+    error = exception_text(raised.value)
     assert error == "FileNotFoundError: No such file or directory: %s" % missing
     hop = {"name": "aws_credentials", "ok": False, "error": error}
     assert classify([hop], "explicit")[0] == code
