@@ -161,3 +161,13 @@ def test_check_mode_on_a_fresh_project_predicts_what_apply_then_changes(emu, pla
     assert apply.rc == 0, apply.output[-4000:]
     assert changed_tasks(check) == changed_tasks(apply)
     assert check["report"]["result"]["msg"] == apply["report"]["result"]["msg"]
+
+
+def test_on_a_project_without_the_iam_api_the_role_enables_it_before_reading_iam(emu, play):
+    """As on a fresh project (and in the sandbox): IAM answers 403 SERVICE_DISABLED until enabled."""
+    off = play([{"name": "iam off", "keyless.wif.gcp_project_service": {
+        "project": PROJECT_ID, "services": ["iam.googleapis.com"], "state": "disabled"}}])
+    assert off.rc == 0, off.output[-4000:]
+    first = play([role_task(), report_task()])
+    assert first.rc == 0, first.output[-4000:]
+    assert first["report"]["result"]["msg"]["audience"].endswith("/workloadIdentityPools/role-test/providers/aws-provider")
