@@ -29,6 +29,7 @@ import yaml
 
 from wif_emulator.aws import _ACCOUNT_RE, _ROLE_RE, _utcnow, instance_profile_id, mint_credentials, partition_of_region
 from wif_emulator.cli import parse_listen, serve_until_signalled
+from wif_emulator.serving import bind_http, serve_in_thread, shut_down
 
 TOKEN_PATH = "/latest/api/token"
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
@@ -116,27 +117,16 @@ class MetadataServer:
     def start(self) -> MetadataServer:
         if self._httpd is not None:
             return self
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-
-        class _Server(ThreadingHTTPServer):
-            address_family = family
-            daemon_threads = True
-            allow_reuse_address = True
-
         handler = type("_BoundHandler", (_Handler,), {"imds": self})
-        self._httpd = _Server((self.host, self.port), handler)
+        self._httpd = bind_http(self.host, self.port, handler)
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"imds-{self.instance_id}", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_thread(self._httpd, f"imds-{self.instance_id}")
         return self
 
     def stop(self) -> None:
         if self._httpd is None:
             return
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        shut_down(self._httpd, self._thread, join_timeout=10)
         self._httpd = None
         self._thread = None
 

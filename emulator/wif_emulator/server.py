@@ -17,6 +17,7 @@ from .aws import web_identity
 from .config import Config, load_config
 from .errors import GoogleError
 from .routes import all_routes
+from .serving import serve_in_thread, shut_down
 
 MAX_BODY = 10 * 1024 * 1024
 
@@ -190,8 +191,8 @@ class EmulatorServer:
                 raise OSError(exc.errno, f"{exc.strerror} (TLS listener {self.tls_host}:{self.tls_port})") from exc
             self._tls_httpd.ssl_context = self.tls_context
             self.tls_port = self._tls_httpd.server_address[1]
-            self._tls_thread = _serve(self._tls_httpd, "wif-emulator-tls")
-        self._thread = _serve(self._httpd, "wif-emulator")
+            self._tls_thread = serve_in_thread(self._tls_httpd, "wif-emulator-tls")
+        self._thread = serve_in_thread(self._httpd, "wif-emulator")
         if self.config.oidc_providers:
             # Deriving the OIDC signing key takes about a second: do it before the first token is asked for.
             threading.Thread(target=web_identity.trusted_key, args=(self.config.credential_secret,), name="wif-emulator-oidc-key",
@@ -199,9 +200,9 @@ class EmulatorServer:
         return self
 
     def stop(self) -> None:
-        _shut_down(self._tls_httpd, self._tls_thread)
+        shut_down(self._tls_httpd, self._tls_thread)
         self._tls_httpd = self._tls_thread = None
-        _shut_down(self._httpd, self._thread)
+        shut_down(self._httpd, self._thread)
         self._httpd = self._thread = None
 
     @property
@@ -222,19 +223,3 @@ class EmulatorServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _serve(httpd: ThreadingHTTPServer, name: str) -> threading.Thread:
-    # A short poll interval: shutdown() waits for the loop's next poll (0.5 s by default), which
-    # every test that stops an emulator would pay.
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True)
-    thread.start()
-    return thread
-
-
-def _shut_down(httpd: ThreadingHTTPServer | None, thread: threading.Thread | None) -> None:
-    if httpd is not None:
-        httpd.shutdown()
-        httpd.server_close()
-    if thread is not None:
-        thread.join(timeout=5)
