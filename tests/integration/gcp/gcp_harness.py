@@ -189,3 +189,41 @@ def run_play(emu: Emulator, tmp_path: Path, tasks: list[dict[str, Any]], *, defa
     if not record.exists():
         raise AssertionError("ansible-playbook wrote no results (rc=%d):\n%s" % (proc.returncode, output[-5000:]))
     return PlayResult(json.loads(record.read_text()), proc.returncode, output)
+
+
+def federation_role_task(**variables):
+    """A task that includes keyless.wif.gcp_federation with these role variables."""
+    return {"name": "federation", "ansible.builtin.include_role": {"name": "keyless.wif.gcp_federation"}, "vars": variables}
+
+
+def changed_tasks(result):
+    """Names of the tasks of one play that reported a change."""
+    return [r["task"] for r in result.records if r.get("result", {}).get("changed")]
+
+
+def federated_token(emu, monkeypatch, audience, role, session="i-0abc", account=AWS_ACCOUNT):
+    """A real token exchange through google-auth, as a host of this account, role and session makes it."""
+    import google.auth.aws
+    import google.auth.exceptions
+    import google.auth.transport.requests
+
+    creds = emu.admin("POST", "aws/credentials", {"account_id": account, "role_name": role, "session_name": session})
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds["SecretAccessKey"])
+    monkeypatch.setenv("AWS_SESSION_TOKEN", creds["Token"])
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    credentials = google.auth.aws.Credentials.from_info({
+        "type": "external_account",
+        "audience": audience,
+        "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
+        "token_url": emu.url + "/v1/token",
+        "credential_source": {
+            "environment_id": "aws1",
+            "regional_cred_verification_url": "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
+        },
+    }, scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    try:
+        credentials.refresh(google.auth.transport.requests.Request())
+    except google.auth.exceptions.GoogleAuthError as exc:
+        return "refused: %s" % exc
+    return "admitted"

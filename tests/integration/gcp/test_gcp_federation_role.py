@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .gcp_harness import AWS_ACCOUNT, PROJECT_ID, PROJECT_NUMBER
+from .gcp_harness import AWS_ACCOUNT, PROJECT_ID, PROJECT_NUMBER, changed_tasks, federated_token, federation_role_task
 
 ROLES = [
     "arn:aws:iam::%s:role/wif-bound-role" % AWS_ACCOUNT,
@@ -11,11 +11,8 @@ ROLES = [
 
 
 def role_task(**variables):
-    return {
-        "name": "federation",
-        "ansible.builtin.include_role": {"name": "keyless.wif.gcp_federation"},
-        "vars": {"gcp_federation_project": PROJECT_ID, "gcp_federation_pool_id": "role-test", "gcp_federation_aws_role_arns": ROLES, **variables},
-    }
+    return federation_role_task(**{"gcp_federation_project": PROJECT_ID, "gcp_federation_pool_id": "role-test", "gcp_federation_aws_role_arns": ROLES,
+                                   **variables})
 
 
 def report_task():
@@ -26,10 +23,6 @@ def report_task():
                     "number": "{{ gcp_federation_project_number }}"},
         },
     }
-
-
-def changed_tasks(result):
-    return [r["task"] for r in result.records if r.get("result", {}).get("changed")]
 
 
 def test_role_sets_up_everything_then_changes_nothing_then_tears_down(emu, play):
@@ -95,34 +88,6 @@ def test_role_refuses_a_bad_provider_id_before_any_write(emu, play):
 EITHER_INSTANCE = "assertion.arn.endsWith('/i-0aaa') || assertion.arn.endsWith('/i-0bbb')"
 
 
-def _federated_token(emu, monkeypatch, audience, role, session):
-    """A real token exchange through google-auth, as a host with this role and session makes it."""
-    import google.auth.aws
-    import google.auth.exceptions
-    import google.auth.transport.requests
-
-    creds = emu.admin("POST", "aws/credentials", {"account_id": AWS_ACCOUNT, "role_name": role, "session_name": session})
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds["AccessKeyId"])
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds["SecretAccessKey"])
-    monkeypatch.setenv("AWS_SESSION_TOKEN", creds["Token"])
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    credentials = google.auth.aws.Credentials.from_info({
-        "type": "external_account",
-        "audience": audience,
-        "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
-        "token_url": emu.url + "/v1/token",
-        "credential_source": {
-            "environment_id": "aws1",
-            "regional_cred_verification_url": "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
-        },
-    }, scopes=["https://www.googleapis.com/auth/cloud-platform"])
-    try:
-        credentials.refresh(google.auth.transport.requests.Request())
-    except google.auth.exceptions.GoogleAuthError as exc:
-        return "refused: %s" % exc
-    return "admitted"
-
-
 def test_an_extra_or_condition_cannot_widen_the_role_restriction(emu, play, monkeypatch):
     # Before the fix the role joined the parts unparenthesised: A || B && restriction, which let
     # any role in the account through when its session matched A.
@@ -131,13 +96,13 @@ def test_an_extra_or_condition_cannot_widen_the_role_restriction(emu, play, monk
     assert result.rc == 0, result.output[-4000:]
     audience = result["report"]["result"]["msg"]["audience"]
 
-    unlisted = _federated_token(emu, monkeypatch, audience, "unlisted-role", "i-0aaa")
+    unlisted = federated_token(emu, monkeypatch, audience, "unlisted-role", "i-0aaa")
     assert unlisted.startswith("refused") and "unauthorized_client" in unlisted, unlisted
     assert "rejected by the attribute condition" in unlisted
-    other_instance = _federated_token(emu, monkeypatch, audience, "wif-bound-role", "i-0ccc")
+    other_instance = federated_token(emu, monkeypatch, audience, "wif-bound-role", "i-0ccc")
     assert other_instance.startswith("refused") and "unauthorized_client" in other_instance, other_instance
-    assert _federated_token(emu, monkeypatch, audience, "wif-bound-role", "i-0aaa") == "admitted"
-    assert _federated_token(emu, monkeypatch, audience, "wif-bound-role", "i-0bbb") == "admitted"
+    assert federated_token(emu, monkeypatch, audience, "wif-bound-role", "i-0aaa") == "admitted"
+    assert federated_token(emu, monkeypatch, audience, "wif-bound-role", "i-0bbb") == "admitted"
     condition = next(p["attributeCondition"] for p in emu.state()["providers"].values() if p["name"].endswith("/role-test/providers/aws-provider"))
     assert condition == "(%s) && (attribute.aws_role in [\"arn:aws:sts::%s:assumed-role/wif-bound-role\"])" % (EITHER_INSTANCE, AWS_ACCOUNT)
 

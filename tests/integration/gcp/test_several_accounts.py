@@ -14,7 +14,7 @@ from unittest import mock
 import pytest
 
 from . import gcp_harness
-from .gcp_harness import AWS_ACCOUNT, PROJECT_ID, PROJECT_NUMBER, Emulator, run_play
+from .gcp_harness import AWS_ACCOUNT, PROJECT_ID, PROJECT_NUMBER, Emulator, changed_tasks, federated_token, federation_role_task, run_play
 
 OTHER_ACCOUNT = "222222222222"
 THIRD_ACCOUNT = "333333333333"
@@ -55,21 +55,13 @@ def play(emu, tmp_path):
 
 
 def role_task(roles, **variables):
-    return {
-        "name": "federation",
-        "ansible.builtin.include_role": {"name": "keyless.wif.gcp_federation"},
-        "vars": {"gcp_federation_project": PROJECT_ID, "gcp_federation_pool_id": POOL, "gcp_federation_aws_role_arns": roles,
-                 **variables},
-    }
+    return federation_role_task(**{"gcp_federation_project": PROJECT_ID, "gcp_federation_pool_id": POOL, "gcp_federation_aws_role_arns": roles,
+                                   **variables})
 
 
 def report_task():
     return {"name": "report", "ansible.builtin.debug": {"msg": {"audience": "{{ gcp_federation_audience }}",
                                                                 "audiences": "{{ gcp_federation_audiences }}"}}}
-
-
-def changed_tasks(result):
-    return [r["task"] for r in result.records if r.get("result", {}).get("changed")]
 
 
 def live_providers(emu):
@@ -91,31 +83,7 @@ def bound_members(emu):
 
 
 def token(emu, monkeypatch, audience, account, role):
-    """A real token exchange through google-auth, as a host of this account and role makes it."""
-    import google.auth.aws
-    import google.auth.exceptions
-    import google.auth.transport.requests
-
-    creds = emu.admin("POST", "aws/credentials", {"account_id": account, "role_name": role, "session_name": "i-0abc"})
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds["AccessKeyId"])
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds["SecretAccessKey"])
-    monkeypatch.setenv("AWS_SESSION_TOKEN", creds["Token"])
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    credentials = google.auth.aws.Credentials.from_info({
-        "type": "external_account",
-        "audience": audience,
-        "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
-        "token_url": emu.url + "/v1/token",
-        "credential_source": {
-            "environment_id": "aws1",
-            "regional_cred_verification_url": "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
-        },
-    }, scopes=["https://www.googleapis.com/auth/cloud-platform"])
-    try:
-        credentials.refresh(google.auth.transport.requests.Request())
-    except google.auth.exceptions.GoogleAuthError as exc:
-        return "refused: %s" % exc
-    return "admitted"
+    return federated_token(emu, monkeypatch, audience, role, account=account)
 
 
 def test_two_accounts_get_a_provider_each_in_four_steps(emu, play):
