@@ -194,7 +194,9 @@ def plan(variables, project_id=None, project_number=None, existing_providers=Non
 
 
 def _aws_roles(var, field, state):
-    """The admitted roles in assumed-role form, by AWS account (in the order the accounts are listed or met).
+    """The admitted roles in assumed-role form, by AWS account: accounts in the order they are listed
+    (else sorted), roles sorted. A dynamic inventory meets hosts in any order; the provider's
+    condition must not change with it.
 
     gcp_federation_aws_account_id (one account) and gcp_federation_aws_account_ids (several)
     are checks: every role must belong to the accounts they name, and each account listed in
@@ -257,7 +259,9 @@ def _aws_roles(var, field, state):
                                                                 "gcp_federation_aws_role_arns belongs to it (each "
                                                                 "account's provider admits its own roles)" % account)
         by_account = {account: by_account[account] for account in listed}
-    return by_account
+    else:
+        by_account = {account: by_account[account] for account in sorted(by_account)}
+    return {account: sorted(roles) for account, roles in by_account.items()}
 
 
 def _existing(answer):

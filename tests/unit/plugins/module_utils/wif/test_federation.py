@@ -116,7 +116,7 @@ def test_one_account_keeps_todays_provider_and_condition():
 def test_two_accounts_get_one_provider_each_with_its_own_roles():
     result = plan(dict(BASE, gcp_federation_aws_role_arns=TWO), "wif-sandbox", "123456789012")
     entries = {p["account_id"]: p for p in result["providers"]}
-    assert list(entries) == [ACCT, OTHER]  # the order the accounts are met in
+    assert list(entries) == [ACCT, OTHER]  # sorted: unlisted accounts have no order of their own
     assert entries[ACCT]["provider_id"] == "aws-provider-%s" % ACCT
     assert entries[OTHER]["provider_id"] == "aws-provider-%s" % OTHER
     assert entries[ACCT]["aws_roles"] == ["arn:aws:sts::%s:assumed-role/a" % ACCT, "arn:aws:sts::%s:assumed-role/c" % ACCT]
@@ -128,6 +128,15 @@ def test_two_accounts_get_one_provider_each_with_its_own_roles():
     assert result["audiences"][OTHER].endswith("/providers/aws-provider-%s" % OTHER)
     assert result["audience"] == result["audiences"][ACCT]
     assert result["remove_provider_ids"] == []
+
+
+def test_the_order_hosts_are_met_in_changes_no_provider():
+    # A dynamic inventory (aws_ec2 names hosts by instance ID) meets the same hosts in any order;
+    # a condition that followed it would update the provider on a run that changes nothing.
+    forward = plan(dict(BASE, gcp_federation_aws_role_arns=TWO), "wif-sandbox", "123456789012")
+    backward = plan(dict(BASE, gcp_federation_aws_role_arns=list(reversed(TWO))), "wif-sandbox", "123456789012")
+    assert forward["providers"] == backward["providers"]
+    assert forward["aws_roles"] == backward["aws_roles"]
 
 
 def test_the_extra_condition_joins_every_account_provider_in_parentheses():
