@@ -2,6 +2,8 @@
 
 Usage: secret_scan.py LOG EMULATOR_URL MASTER_KEY HOST [HOST ...]
 
+LOG may be a directory (an ansible-runner artifacts directory): then every file under it is read.
+
 The secrets: the emulator's admin tokens, the proxy master key, every access token the
 emulator issued (federated and service-account tokens, from its state), and each host's
 AWS instance credentials (asked of the host's own metadata service, inside its namespace,
@@ -35,7 +37,11 @@ def host_credentials(host: str) -> dict[str, str]:
 
 def main(argv: list[str]) -> int:
     log_path, emulator_url, master_key, *hosts = argv
-    log = Path(log_path).read_text(errors="replace")
+    files = sorted(p for p in Path(log_path).rglob("*") if p.is_file()) if Path(log_path).is_dir() else [Path(log_path)]
+    if not files:
+        print("secret scan: no file to scan in %s" % log_path)
+        return 1
+    logs = [f.read_text(errors="replace") for f in files]
     with urllib.request.urlopen(emulator_url.rstrip("/") + "/_emulator/state", timeout=10) as resp:  # noqa: S310
         state = json.load(resp)
     secrets: dict[str, list[str]] = {
@@ -54,9 +60,10 @@ def main(argv: list[str]) -> int:
         return 1
     total = 0
     for kind, values in secrets.items():
-        hits = sum(log.count(v) for v in values if v)
+        hits = sum(log.count(v) for log in logs for v in values if v)
         total += hits
-        print("secret scan: %-18s %3d value(s), %d hit(s) in %s" % (kind, len(values), hits, log_path))
+        where = log_path if len(files) == 1 else "%d files under %s" % (len(files), log_path)
+        print("secret scan: %-18s %3d value(s), %d hit(s) in %s" % (kind, len(values), hits, where))
     return 1 if total else 0
 
 
