@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import yaml
-from ansible_collections.keyless.wif.plugins.module_utils.wif.host_layout import WHEELHOUSE_REQUIREMENTS
 
 REPO = Path(__file__).resolve().parents[3]
 PINS = REPO / "roles" / "litellm_proxy" / "files" / "requirements.txt"
@@ -28,12 +27,6 @@ def test_the_role_installs_its_pins_unless_told_otherwise():
     assert "litellm_proxy_version" not in defaults and "litellm_proxy_google_auth_version" not in defaults
     install = yaml.safe_load((REPO / "roles/litellm_proxy/tasks/install.yml").read_text())
     assert any(task.get("ansible.builtin.copy", {}).get("src") == "requirements.txt" for task in install)
-
-
-def test_the_wheelhouse_packs_the_role_pins_under_the_name_the_role_looks_for():
-    script = (REPO / "scripts" / "wheelhouse").read_text()
-    assert 'REQ="${KEYLESS_PROXY_REQUIREMENTS:-$ROOT/roles/litellm_proxy/files/requirements.txt}"' in script
-    assert 'cp "$REQ" "$tmp/%s"' % WHEELHOUSE_REQUIREMENTS in script
 
 
 def test_no_second_copy_of_the_pins():

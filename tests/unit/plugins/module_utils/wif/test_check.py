@@ -245,15 +245,6 @@ def test_the_module_documents_exactly_the_table_s_codes():
     assert set(re.findall(r"C\(([a-z_]+)\)", returned)) == set(DIAGNOSES)
 
 
-def test_every_code_the_scenarios_and_the_role_expect_is_in_the_table():
-    used = set()
-    for path in list((REPO / "extensions/molecule").rglob("*.yml")) + list((REPO / "roles/verify").rglob("*.yml")):
-        used |= set(re.findall(r"verify_expect: ['\"]?([a-z_]+)", path.read_text()))
-        used |= set(re.findall(r"diagnosis\.code == '([a-z_]+)'", path.read_text()))
-    used.discard("ok")
-    assert used and used <= set(DIAGNOSES), used - set(DIAGNOSES)
-
-
 def test_propagation_verdict():
     check = {"diagnosis": {"code": "binding_missing"}, "service_account": "sa@p", "principal_set": "principalSet://m", "waited_seconds": 12}
     assert "the cause is IAM propagation" in propagation_verdict(check, {"changed": False})
