@@ -310,5 +310,12 @@ class App:
         token = req.bearer()
         if token is None:
             raise unauthenticated(missing=True)
-        if token not in self.config.admin_tokens:
+        if token not in self.config.admin_tokens and not self._control_plane_token(token):
             raise unauthenticated(missing=False)
+
+    def _control_plane_token(self, token: str) -> bool:
+        """An unexpired generateAccessToken token of a service account in control_plane_service_accounts."""
+        with self.lock:
+            rec = self.state.data["tokens"].get(token)
+        return (rec is not None and rec.get("kind") == "service_account" and rec["expires"] > self.now()
+                and rec.get("email") in self.config.control_plane_service_accounts)

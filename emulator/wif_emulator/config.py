@@ -17,7 +17,9 @@ AWS_ACCOUNT_RE = re.compile(r"[0-9]{12}")
 AWS_ROLE_RE = re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}")
 
 _TOP_KEYS = {"admin_tokens", "projects", "aws", "operations", "state_file",
-             "require_enabled_services", "consistency", "tokens"}
+             "require_enabled_services", "consistency", "tokens", "control_plane_service_accounts"}
+# A service-account e-mail (IAM: account ID 6-30 chars, project ID 6-30 chars).
+_SA_EMAIL_RE = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com")
 MAX_LAG_SECONDS = 3600
 
 
@@ -85,6 +87,9 @@ class Config:
     consistency: Consistency = field(default_factory=Consistency)
     tokens: TokenLifetimes = field(default_factory=TokenLifetimes)
     oidc_providers: list[OidcProvider] = field(default_factory=list)
+    # Service accounts whose generateAccessToken tokens the control plane accepts like the admin
+    # tokens (a controller that runs keyless, as an owner service account would on Google).
+    control_plane_service_accounts: list[str] = field(default_factory=list)
 
     def project(self, ref: str) -> ProjectSeed | None:
         for p in self.projects:
@@ -248,8 +253,12 @@ def parse_config(data: Any) -> Config:
     # An empty YAML section (`consistency:`) is null: the defaults.
     consistency = parse_consistency({} if data.get("consistency") is None else data["consistency"])
     lifetimes = parse_tokens({} if data.get("tokens") is None else data["tokens"])
+    control_sas = _str_list(data.get("control_plane_service_accounts", []), "control_plane_service_accounts")
+    bad_sas = [e for e in control_sas if not _SA_EMAIL_RE.fullmatch(e)]
+    _need(not bad_sas, "control_plane_service_accounts", f"service-account e-mail addresses only, got {bad_sas}")
     return Config(tokens, projects, secret, ttl, accounts, polls, state_file, res, dict(data),
-                  consistency=consistency, tokens=lifetimes, oidc_providers=oidc)
+                  consistency=consistency, tokens=lifetimes, oidc_providers=oidc,
+                  control_plane_service_accounts=control_sas)
 
 
 def load_config(source: str | Path | dict[str, Any]) -> Config:

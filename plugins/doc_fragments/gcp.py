@@ -118,6 +118,25 @@ options:
       - V(0) turns the waiting off. Falls back to E(GCP_CONSISTENCY_TIMEOUT).
     type: float
     default: 120
+  token_cache:
+    description:
+      - Share access tokens between the tasks of one user, so that a play makes one token exchange per identity
+        instead of one per task (for O(auth_kind=external_account) an exchange is AWS signing, STS and C(generateAccessToken)).
+      - A token is reused only while at least 5 minutes of its lifetime remain; a cached token Google answers with
+        HTTP 401 is dropped and the request is sent once more with a fresh one.
+      - Not used with O(auth_kind=accesstoken) (no exchange) nor for O(auth_kind=application) on a metadata server.
+      - Falls back to E(GCP_TOKEN_CACHE).
+    type: bool
+    default: true
+  token_cache_dir:
+    description:
+      - Directory of the token cache, created with mode 0700. It is refused (each task then exchanges its own token,
+        with a warning) when it is a symlink, is not owned by the user running the module, or is open to group or
+        others. Entries are files of mode 0600 named by a SHA-256 digest of the identity (auth kind, credential,
+        scopes, endpoints), never by the token.
+      - Defaults to C($XDG_RUNTIME_DIR/keyless.wif-tokens) when E(XDG_RUNTIME_DIR) is set, else
+        C(~/.ansible/tmp/keyless.wif-tokens). Falls back to E(GCP_TOKEN_CACHE_DIR).
+    type: path
 requirements:
   - python >= 3.9
   - google-auth >= 2.20

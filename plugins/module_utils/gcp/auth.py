@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.keyless.wif.plugins.module_utils.gcp.errors import GcpAuthError, one_line
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.token_cache import MARGIN_SECONDS, open_cache
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import check_url
 
 try:
@@ -138,11 +140,144 @@ class BearerSession(requests.Session if HAS_REQUESTS else object):
         self.headers["Authorization"] = "Bearer " + token
 
 
-def build_session(params, endpoints):
-    """HTTP session for the auth options; google-auth is only loaded when credentials need it."""
+def _canonical(value):
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _read_json(path):
+    with open(path, "r") as handle:
+        return json.load(handle)
+
+
+def _adc_file(environ):
+    """The file Application Default Credentials would load (google.auth.default's first two steps), or None."""
+    path = environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if path:
+        return path
+    config = environ.get("CLOUDSDK_CONFIG") or os.path.join(os.path.expanduser("~"), ".config", "gcloud")
+    path = os.path.join(config, "application_default_credentials.json")
+    return path if os.path.isfile(path) else None
+
+
+def identity_key(params, endpoints, environ=None):
+    """sha256 naming the identity a token is for, or None when it cannot be told without Google.
+
+    It covers the auth kind, the credential (the key, the external_account configuration with
+    its STS and impersonation URLs, or the ADC file), the scopes, the endpoints, and the AWS
+    access key ID google-auth signs with when it takes AWS credentials from the environment.
+    The token itself never enters the key.
+    """
+    environ = os.environ if environ is None else environ
+    kind = params.get("auth_kind") or "application"
+    identity = {"auth_kind": kind, "scopes": sorted(params.get("scopes") or DEFAULT_SCOPES),
+                "endpoints": endpoints, "aws_access_key_id": environ.get("AWS_ACCESS_KEY_ID")}
+    try:
+        if kind == "serviceaccount":
+            info = params.get("service_account_contents")
+            if info is None:
+                info = _read_json(params["service_account_file"])
+            elif isinstance(info, str):
+                info = json.loads(info)
+            identity["credential"] = info
+        elif kind == "external_account":
+            identity["credential"] = _redirect_external_account(_read_json(params["external_account_file"]), endpoints)
+        elif kind == "application":
+            path = _adc_file(environ)
+            if path is None:
+                return None  # the metadata server: its identity is unknown here, and it caches tokens itself
+            identity["credential"] = _read_json(path)
+        else:
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # load_credentials reports the problem
+    import hashlib  # noqa: PLC0415 - deferred: accesstoken runs need no key
+
+    return hashlib.sha256(_canonical(identity).encode("utf-8")).hexdigest()
+
+
+def fetch_token(params, endpoints):
+    """One token exchange through google-auth: (access token, expiry in epoch seconds or None)."""
+    credentials = load_credentials(params, endpoints)
+    import calendar  # noqa: PLC0415 - only an exchange needs it
+
+    from google.auth.transport.requests import Request  # noqa: PLC0415 - deferred like load_credentials
+
+    credentials.refresh(Request())
+    expiry = credentials.expiry  # naive UTC datetime, or None when Google gave no lifetime
+    return credentials.token, (calendar.timegm(expiry.utctimetuple()) if expiry is not None else None)
+
+
+class CachedTokenSession(requests.Session if HAS_REQUESTS else object):
+    """requests.Session sending a token from the per-user cache, or from one exchange of its own.
+
+    A token not fetched for this very request that Google answers with 401 (revoked, or expired
+    early) is dropped from the cache, and the request is sent once more with a fresh one.
+    """
+
+    def __init__(self, fetch, cache=None, key=None, clock=time.time):
+        super().__init__()
+        self._fetch = fetch
+        self._cache = cache if key is not None else None
+        self._key = key
+        self._clock = clock
+        self._token = None
+        self._expiry = None
+        self.exchanges = 0
+
+    def _usable(self):
+        return self._token is not None and (self._expiry is None or self._expiry - self._clock() >= MARGIN_SECONDS)
+
+    def _fresh(self):
+        if self._cache is None:
+            self._exchange()
+            return
+        with self._cache.lock(self._key):
+            found = self._cache.get(self._key)  # another process may have exchanged while we waited
+            if found is not None and found[0] != self._token:
+                self._token, self._expiry = found
+                return
+            self._exchange()
+            if self._expiry is not None:
+                self._cache.put(self._key, self._token, self._expiry)
+
+    def _exchange(self):
+        self._token, self._expiry = self._fetch()
+        self.exchanges += 1
+
+    def _current(self):
+        """(token, True when it was obtained before this request)."""
+        if self._usable():
+            return self._token, True
+        if self._cache is not None:
+            found = self._cache.get(self._key)
+            if found is not None:
+                self._token, self._expiry = found
+                return self._token, True
+        self._fresh()
+        return self._token, False
+
+    def request(self, method, url, *args, **kwargs):  # pylint: disable=arguments-differ
+        headers = dict(kwargs.pop("headers", None) or {})
+        token, earlier = self._current()
+        headers["Authorization"] = "Bearer " + token
+        response = super().request(method, url, *args, headers=headers, **kwargs)
+        if response.status_code == 401 and earlier:
+            if self._cache is not None:
+                self._cache.drop(self._key)
+            self._fresh()
+            headers["Authorization"] = "Bearer " + self._token
+            response = super().request(method, url, *args, headers=headers, **kwargs)
+        return response
+
+
+def build_session(params, endpoints, warn=None):
+    """HTTP session for the auth options; google-auth is only loaded when a token must be exchanged.
+
+    Tokens come from the per-user cache (``token_cache``) when it holds one for this identity.
+    """
     if params.get("auth_kind") == "accesstoken":
         return BearerSession(params["access_token"])
-    credentials = load_credentials(params, endpoints)
-    from google.auth.transport.requests import AuthorizedSession  # noqa: PLC0415
-
-    return AuthorizedSession(credentials)
+    warn = warn or (lambda msg: None)
+    key = identity_key(params, endpoints) if params.get("token_cache", True) else None
+    cache = open_cache(params.get("token_cache_dir"), warn) if key is not None else None
+    return CachedTokenSession(lambda: fetch_token(params, endpoints), cache=cache, key=key)

@@ -61,6 +61,8 @@ def gcp_argument_spec():
         retry_timeout=dict(type="float", default=120.0, fallback=(env_fallback, ["GCP_RETRY_TIMEOUT"])),
         wait_timeout=dict(type="float", default=300.0),
         consistency_timeout=dict(type="float", default=120.0, fallback=(env_fallback, ["GCP_CONSISTENCY_TIMEOUT"])),
+        token_cache=dict(type="bool", default=True, fallback=(env_fallback, ["GCP_TOKEN_CACHE"])),
+        token_cache_dir=dict(type="path", fallback=(env_fallback, ["GCP_TOKEN_CACHE_DIR"])),
     )
 
 
@@ -138,7 +140,7 @@ class GcpModule:
         """Built on first use, so validation always runs before any credential or network work."""
         if self._client is None:
             endpoints = resolve_endpoints(self.params.get("endpoints"))
-            session = build_session(self.params, endpoints)
+            session = build_session(self.params, endpoints, warn=self.warn)
             policy = RetryPolicy(retries=self.params["retries"], max_total=self.params["retry_timeout"])
             window = ConsistencyWindow(self.params["consistency_timeout"])
             self._client = GcpClient(session, endpoints, policy, request_timeout=self.params["request_timeout"],
