@@ -1,10 +1,14 @@
-"""Benchmark: the Google-side set-up (benchmarks/google_side.yml) run twice against the emulator.
+"""Benchmark: the Google-side set-up (benchmarks/google_side.yml) against the emulator, then its no-op runs.
 
-Prints, for the second (no-op) run, the emulator's read and write request counts (target: one
-read per resource or policy, zero writes) and its wall time next to the same number of
-ansible.builtin.ping tasks.  Starts the emulator in-process on 127.0.0.1 and stops by itself.
+The first run (auth_kind=accesstoken) creates everything.  Then the same playbook runs again,
+changing nothing, with each auth kind: accesstoken, and external_account (the controller
+itself keyless: AWS credentials -> STS -> generateAccessToken) with the token cache on and off.
+For each no-op run it prints the emulator's reads, writes and token exchanges (STS calls), the
+wall time and its ratio to the same number of ansible.builtin.ping tasks run in the same way.
+Targets: reads = resources (one per task), 0 writes, 1 exchange per play with the cache.
+Starts the emulator in-process on 127.0.0.1 and stops by itself.
 
-    .venv/bin/python benchmarks/google_side.py [--runs-of-ping N]
+    .venv/bin/python benchmarks/google_side.py [--repeat N] [--json]
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,15 +30,20 @@ sys.path.insert(0, str(ROOT / "emulator"))
 from wif_emulator.server import EmulatorServer  # noqa: E402
 
 TOKEN = "benchmark-admin-token"
+PROJECT_ID, PROJECT_NUMBER, ACCOUNT, ROLE = "wif-sandbox", "123456789012", "111111111111", "wif-bound-role"
+# The service account the playbook creates and binds to the AWS role: the keyless controller impersonates it.
+CONTROLLER_SA = "litellm-vertex@%s.iam.gserviceaccount.com" % PROJECT_ID
 CONFIG = {
     "admin_tokens": [TOKEN],
-    "projects": [{"id": "wif-sandbox", "number": "123456789012", "services": ["iam.googleapis.com"]}],
+    "projects": [{"id": PROJECT_ID, "number": PROJECT_NUMBER, "services": ["iam.googleapis.com"]}],
     "aws": {"credential_secret": "benchmark-secret", "credential_ttl_seconds": 3600,
-            "accounts": [{"id": "111111111111", "roles": ["wif-bound-role"]}]},
+            "accounts": [{"id": ACCOUNT, "roles": [ROLE]}]},
     "operations": {"polls_before_done": 0},
+    "control_plane_service_accounts": [CONTROLLER_SA],
 }
 PLAYBOOK = ROOT / "benchmarks" / "google_side.yml"
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).with_name("ansible-playbook"))
+STS_ROUTE = "POST sts.token"
 
 
 def admin(base: str, method: str, path: str, body: dict | None = None) -> dict:
@@ -44,11 +54,13 @@ def admin(base: str, method: str, path: str, body: dict | None = None) -> dict:
         return json.loads(resp.read() or b"{}")
 
 
-def run(playbook: Path, workdir: Path, extra: list[str]) -> float:
+def run(playbook: Path, workdir: Path, extra: list[str], env_extra: dict[str, str] | None = None) -> float:
     inventory = workdir / "inventory.ini"
     inventory.write_text("localhost ansible_connection=local ansible_python_interpreter=%s\n" % sys.executable)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(workdir / "collections"), ANSIBLE_HOME=str(workdir / "home"),
-               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_NOCOLOR="1", ANSIBLE_DEPRECATION_WARNINGS="0")
+               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_NOCOLOR="1", ANSIBLE_DEPRECATION_WARNINGS="0",
+               GCP_TOKEN_CACHE_DIR=str(workdir / "tokens"))
+    env.update(env_extra or {})
     start = time.monotonic()
     proc = subprocess.run([ANSIBLE_PLAYBOOK, "-i", str(inventory), str(playbook), *extra], env=env,
                           capture_output=True, text=True, timeout=600, check=False)
@@ -65,9 +77,39 @@ def task_count(playbook: Path) -> int:
     return sum(len(play.get("tasks", [])) for play in yaml.safe_load(playbook.read_text()))
 
 
+def external_account_file(workdir: Path) -> Path:
+    path = workdir / "controller-external-account.json"
+    pool = "projects/%s/locations/global/workloadIdentityPools/aws-pool" % PROJECT_NUMBER
+    path.write_text(json.dumps({
+        "type": "external_account",
+        "audience": "//iam.googleapis.com/%s/providers/aws-provider" % pool,
+        "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
+        "token_url": "https://sts.googleapis.com/v1/token",
+        "service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/"
+                                             "%s:generateAccessToken" % CONTROLLER_SA,
+        "credential_source": {"environment_id": "aws1", "regional_cred_verification_url":
+                              "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"},
+    }))
+    return path
+
+
+def noop_run(base: str, workdir: Path, extra: list[str], env_extra: dict[str, str]) -> dict:
+    admin(base, "POST", "reset", {})  # counters only; the state stays
+    seconds = run(PLAYBOOK, workdir, extra, env_extra)
+    stats = admin(base, "GET", "stats")
+    totals, routes = stats["totals"], stats["routes"]
+    exchanges = routes.get(STS_ROUTE, {}).get("count", 0)
+    return {"seconds": seconds, "reads": totals.get("read", 0), "writes": totals.get("write", 0),
+            "exchanges": exchanges, "routes": {k: v["count"] for k, v in routes.items()}}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.parse_args()
+    parser.add_argument("--repeat", type=int, default=1, help="no-op runs per variant (the median time is shown)")
+    parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+    args = parser.parse_args()
+    if not 1 <= args.repeat <= 10:
+        parser.error("--repeat must be 1 to 10")
     tasks = task_count(PLAYBOOK)
     with tempfile.TemporaryDirectory(prefix="keyless-bench-") as tmp:
         workdir = Path(tmp)
@@ -75,32 +117,59 @@ def main() -> int:
         link.parent.mkdir(parents=True)
         link.symlink_to(ROOT)
         server = EmulatorServer(CONFIG).start()
+        results: dict[str, list[dict]] = {}
         try:
             base = server.base_url
-            extra = ["-e", "gcp_endpoint=%s" % base, "-e", "gcp_access_token=%s" % TOKEN]
-            first = run(PLAYBOOK, workdir, extra)
+            endpoint = ["-e", "gcp_endpoint=%s" % base]
+            first = run(PLAYBOOK, workdir, [*endpoint, "-e", "gcp_access_token=%s" % TOKEN])
             first_stats = admin(base, "GET", "stats")["totals"]
-            admin(base, "POST", "reset", {})  # counters only; the state stays
-            second = run(PLAYBOOK, workdir, extra)
-            stats = admin(base, "GET", "stats")
+            creds = admin(base, "POST", "aws/credentials", {"account_id": ACCOUNT, "role_name": ROLE,
+                                                            "session_name": "i-0123456789abcdef0"})
+            aws_env = {"AWS_ACCESS_KEY_ID": creds["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+                       "AWS_SESSION_TOKEN": creds["Token"], "AWS_REGION": "us-east-1"}
+            external = [*endpoint, "-e", "gcp_auth_kind=external_account",
+                        "-e", "gcp_external_account_file=%s" % external_account_file(workdir)]
+            variants = [
+                ("accesstoken", [*endpoint, "-e", "gcp_access_token=%s" % TOKEN], {}),
+                ("external_account", external, dict(aws_env, GCP_TOKEN_CACHE="true")),
+                ("external_account, token_cache=false", external, dict(aws_env, GCP_TOKEN_CACHE="false")),
+            ]
+            for _round in range(args.repeat):
+                for name, extra, env_extra in variants:
+                    if name == "external_account":
+                        for entry in (workdir / "tokens").glob("*"):
+                            entry.unlink()  # each play starts without a cached token
+                    results.setdefault(name, []).append(noop_run(base, workdir, extra, env_extra))
         finally:
             server.stop()
         pings = workdir / "ping.yml"
         pings.write_text(json.dumps([{"name": "ping", "hosts": "localhost", "gather_facts": False,
                                       "tasks": [{"ansible.builtin.ping": {}} for _unused1 in range(tasks)]}]))
-        ping_time = run(pings, workdir, [])
+        ping_times = [run(pings, workdir, []) for _round in range(args.repeat)]
 
-    totals = stats["totals"]
-    print("Google-side set-up: %d tasks (benchmarks/google_side.yml)" % tasks)
+    ping_time = statistics.median(ping_times)
+    print("Google-side set-up: %d tasks (benchmarks/google_side.yml), load average %s"
+          % (tasks, " ".join("%.2f" % v for v in os.getloadavg())))
     print("  first run : %6.2f s  reads=%d writes=%d" % (first, first_stats.get("read", 0), first_stats.get("write", 0)))
-    print("  second run: %6.2f s  reads=%d writes=%d   <- no-op run"
-          % (second, totals.get("read", 0), totals.get("write", 0)))
     print("  %d x ansible.builtin.ping: %6.2f s" % (tasks, ping_time))
-    print("  second-run reads by API method:")
-    for key, route in stats["routes"].items():
-        print("    %-60s %3d  %s" % (key, route["count"], route["status"]))
-    ok = totals.get("write", 0) == 0
-    print("RESULT: %s (no-op run wrote %d times)" % ("ok" if ok else "FAIL", totals.get("write", 0)))
+    print("  no-op runs (resources = %d):" % tasks)
+    print("    %-36s %8s %6s %6s %6s %9s %8s" % ("auth kind", "seconds", "reads", "writes", "STS", "exchanges", "x ping"))
+    ok = True
+    figures = {"tasks": tasks, "ping_seconds": ping_time, "load_average": os.getloadavg()[0], "variants": {}}
+    for name, runs in results.items():
+        seconds = statistics.median(r["seconds"] for r in runs)
+        last = runs[-1]
+        print("    %-36s %8.2f %6d %6d %6d %9s %8.2f" % (name, seconds, last["reads"], last["writes"], last["exchanges"],
+                                                         "%d/play" % last["exchanges"], seconds / ping_time))
+        figures["variants"][name] = dict(last, seconds=seconds, ratio=seconds / ping_time)
+        ok = ok and last["writes"] == 0
+    print("  no-op reads by API method (external_account):")
+    for key, count in results["external_account"][-1]["routes"].items():
+        print("    %-64s %3d" % (key, count))
+    if args.json:
+        print(json.dumps(figures, sort_keys=True))
+    print("RESULT: %s (no-op runs wrote %s times)" % ("ok" if ok else "FAIL",
+                                                     "/".join(str(r[-1]["writes"]) for r in results.values())))
     return 0 if ok else 1
 
 

@@ -1,4 +1,4 @@
-"""Service Usage v1: services get/list/enable/disable/batchEnable and their operations."""
+"""Service Usage v1: services get/list/batchGet/enable/disable/batchEnable and their operations."""
 
 from __future__ import annotations
 
@@ -182,6 +182,32 @@ def batch_enable(app: App, req: Request, p: dict[str, str]) -> Response:
                {"services": [_service_view(proj, s) for s in ids]})
 
 
+# Service Usage v1 BatchGetServicesRequest: "A single request can get a maximum of 30 services
+# at a time"; "the parent of all of the services specified in names must match this field".
+BATCH_GET_MAX = 30
+
+
+def batch_get(app: App, req: Request, p: dict[str, str]) -> Response:
+    proj = project_or_error(app, p["project"])
+    names = req.query.get("names") or []
+    if not names:
+        raise bad_request("names", "at least one service name is required")
+    if len(names) > BATCH_GET_MAX:
+        raise bad_request("names", f"at most {BATCH_GET_MAX} services per batchGet call, got {len(names)}")
+    prefix = f"projects/{p['project']}/services/"
+    services = []
+    for name in names:
+        service = name[len(prefix):] if name.startswith(prefix) else ""
+        if not service or "/" in service:
+            raise bad_request("names", f"{name!r} is not a service of the parent projects/{p['project']} "
+                              f"(expected {prefix}SERVICE)")
+        services.append(service)
+    unknown = [s for s in services if not known(app, s)]
+    if unknown:
+        raise _not_found(unknown, p["project"])
+    return json_response({"services": [_service_view(proj, s) for s in services]})
+
+
 def get_operation(app: App, req: Request, p: dict[str, str]) -> Response:
     return json_response(app.get_operation("operations/" + p["op"]))
 
@@ -190,6 +216,7 @@ _P = r"/v1/projects/(?P<project>[^/:]+)/services"
 ROUTES = [
     route("serviceusage.services.list", "GET", _P, "read", "admin", list_services),
     route("serviceusage.services.batchEnable", "POST", _P + ":batchEnable", "write", "admin", batch_enable),
+    route("serviceusage.services.batchGet", "GET", _P + ":batchGet", "read", "admin", batch_get),
     route("serviceusage.services.get", "GET", _P + r"/(?P<service>[^/:]+)", "read", "admin", get_service),
     route("serviceusage.services.enable", "POST", _P + r"/(?P<service>[^/:]+):enable", "write", "admin", enable),
     route("serviceusage.services.disable", "POST", _P + r"/(?P<service>[^/:]+):disable", "write", "admin", disable),

@@ -11,8 +11,9 @@ short_description: Enable or disable APIs (services) of a Google Cloud project
 version_added: 0.1.0
 description:
   - Ensures a list of services is enabled or disabled with the Service Usage v1 API.
-  - Reads each service once; services to enable are enabled together with C(services:batchEnable) (in batches of 20)
-    and the long-running operation is awaited for up to O(wait_timeout) seconds.
+  - Reads the state of all listed services with C(services:batchGet) (one request per 30 services); services to
+    enable are enabled together with C(services:batchEnable) (in batches of 20) and the long-running operation is
+    awaited for up to O(wait_timeout) seconds.
 author:
   - keyless.wif maintainers (@keyless-wif)
 options:
@@ -88,6 +89,8 @@ from ansible_collections.keyless.wif.plugins.module_utils.gcp.module import GcpM
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import ValidationError, check_service_name
 
 BATCH = 20
+# Service Usage v1 BatchGetServicesRequest: "A single request can get a maximum of 30 services at a time."
+READ_BATCH = 30
 
 
 def validate(params):
@@ -113,6 +116,21 @@ def change(module, path, body, resource, action):
     client.consistency.call(once, service_usage_busy, client.note_wait(path))
 
 
+def read_states(client, project, services):
+    """State of each service, read with services:batchGet (READ_BATCH names a call)."""
+    parent = "projects/%s" % project
+    states = {}
+    for start in range(0, len(services), READ_BATCH):
+        chunk = services[start:start + READ_BATCH]
+        answer = client.request("GET", "serviceusage", "v1/%s/services:batchGet" % parent,
+                                params={"names": ["%s/services/%s" % (parent, name) for name in chunk]},
+                                resource="%s (%s)" % (parent, ", ".join(chunk)), action="read services")
+        for service in answer.get("services") or []:
+            name = (service.get("config") or {}).get("name") or service.get("name", "").rsplit("/", 1)[-1]
+            states[name] = service.get("state", "STATE_UNSPECIFIED")
+    return {name: states.get(name, "STATE_UNSPECIFIED") for name in services}
+
+
 def run(module):
     params = module.params
     validate(params)
@@ -120,12 +138,7 @@ def run(module):
     client = module.client
     wanted = "ENABLED" if params["state"] == "enabled" else "DISABLED"
     services = list(dict.fromkeys(params["services"]))
-    current = {}
-    for name in services:
-        path = "v1/projects/%s/services/%s" % (project, name)
-        answer = client.request("GET", "serviceusage", path, resource="projects/%s/services/%s" % (project, name),
-                                action="read service")
-        current[name] = answer.get("state", "STATE_UNSPECIFIED")
+    current = read_states(client, project, services)
     todo = [name for name in services if current[name] != wanted]
     if todo and not module.check_mode:
         if wanted == "ENABLED":
