@@ -28,13 +28,27 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-COLLECTIONS_PATH = REPO_ROOT / "build" / "collections"
-_link = COLLECTIONS_PATH / "ansible_collections" / "keyless" / "wif"
-_link.parent.mkdir(parents=True, exist_ok=True)
-if not _link.is_symlink() or _link.resolve() != REPO_ROOT:
-    if _link.is_symlink():
-        _link.unlink()
-    _link.symlink_to(REPO_ROOT)
+if REPO_ROOT.parents[1].name == "ansible_collections":
+    # Already at ansible_collections/keyless/wif: the copy ansible-test units runs in.
+    COLLECTIONS_PATH = REPO_ROOT.parents[2]
+else:
+    COLLECTIONS_PATH = REPO_ROOT / "build" / "collections"
+    _link = COLLECTIONS_PATH / "ansible_collections" / "keyless" / "wif"
+    _link.parent.mkdir(parents=True, exist_ok=True)
+    if not _link.is_symlink() or _link.resolve() != REPO_ROOT:
+        if _link.is_symlink():
+            _link.unlink()
+        _link.symlink_to(REPO_ROOT)
 if str(COLLECTIONS_PATH) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS_PATH))
 os.environ["ANSIBLE_COLLECTIONS_PATH"] = str(COLLECTIONS_PATH)
+# The GCP modules' token cache: one private directory for the run, never the user's own.
+if "GCP_TOKEN_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["GCP_TOKEN_CACHE_DIR"] = os.path.join(tempfile.mkdtemp(prefix="keyless-wif-test-"), "tokens")
+
+
+def pytest_configure(config):
+    # Registered here, not in pytest.ini: ansible-test units runs pytest with its own ini file.
+    config.addinivalue_line("markers", "slow: takes more than a few seconds (still always run by scripts/test)")

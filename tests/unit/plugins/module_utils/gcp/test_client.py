@@ -9,7 +9,12 @@ from ansible_collections.keyless.wif.plugins.module_utils.gcp.client import GcpC
 from ansible_collections.keyless.wif.plugins.module_utils.gcp.errors import GcpError, OperationTimeout, error_from_response
 from ansible_collections.keyless.wif.plugins.module_utils.gcp.retry import RetryPolicy
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import ValidationError
-from gcp_fakes import FakeClock, FakeResponse, ScriptedSession, google_error
+from ansible_collections.keyless.wif.tests.unit.plugins.module_utils.gcp.gcp_fakes import (
+    FakeClock,
+    FakeResponse,
+    ScriptedSession,
+    google_error,
+)
 
 ENDPOINTS = {"iam": "http://emu", "cloudresourcemanager": "http://emu", "serviceusage": "http://emu"}
 

@@ -12,7 +12,12 @@ from ansible_collections.keyless.wif.plugins.module_utils.gcp.consistency import
 )
 from ansible_collections.keyless.wif.plugins.module_utils.gcp.errors import GcpError
 from ansible_collections.keyless.wif.plugins.module_utils.gcp.retry import RetryPolicy
-from gcp_fakes import FakeClock, FakeResponse, ScriptedSession, google_error
+from ansible_collections.keyless.wif.tests.unit.plugins.module_utils.gcp.gcp_fakes import (
+    FakeClock,
+    FakeResponse,
+    ScriptedSession,
+    google_error,
+)
 
 ENDPOINTS = {"iam": "http://emu", "cloudresourcemanager": "http://emu", "serviceusage": "http://emu"}
 SA = "litellm-vertex@wif-sandbox.iam.gserviceaccount.com"

@@ -113,7 +113,7 @@ def test_iam_role_form_detection():
 def _client(answers):
     from ansible_collections.keyless.wif.plugins.module_utils.gcp.client import GcpClient
     from ansible_collections.keyless.wif.plugins.module_utils.gcp.retry import RetryPolicy
-    from gcp_fakes import FakeClock, ScriptedSession
+    from ansible_collections.keyless.wif.tests.unit.plugins.module_utils.gcp.gcp_fakes import FakeClock, ScriptedSession
 
     clock = FakeClock()
     session = ScriptedSession(answers)
@@ -122,7 +122,7 @@ def _client(answers):
 
 
 def test_policy_target_paths_and_where_the_version_goes():
-    from gcp_fakes import FakeResponse
+    from ansible_collections.keyless.wif.tests.unit.plugins.module_utils.gcp.gcp_fakes import FakeResponse
 
     client, session = _client([FakeResponse(200, {"etag": "e"}), FakeResponse(200, {"etag": "e"})])
     IamPolicyTarget("cloudresourcemanager", "projects/p").read(client)
@@ -137,7 +137,7 @@ def test_policy_target_paths_and_where_the_version_goes():
 
 def test_policy_target_404_is_empty_or_an_error_as_asked():
     from ansible_collections.keyless.wif.plugins.module_utils.gcp.errors import GcpError
-    from gcp_fakes import google_error
+    from ansible_collections.keyless.wif.tests.unit.plugins.module_utils.gcp.gcp_fakes import google_error
 
     client, _session = _client([google_error(404, "NOT_FOUND", "gone")])
     assert IamPolicyTarget("iam", "projects/p/serviceAccounts/x", missing="empty").read(client) == {}
@@ -147,7 +147,7 @@ def test_policy_target_404_is_empty_or_an_error_as_asked():
 
 
 def test_policy_target_write_sends_the_policy_without_retrying_aborted():
-    from gcp_fakes import FakeResponse
+    from ansible_collections.keyless.wif.tests.unit.plugins.module_utils.gcp.gcp_fakes import FakeResponse
 
     client, session = _client([FakeResponse(200, {"etag": "new"})])
     assert IamPolicyTarget("cloudresourcemanager", "projects/p").write(client, {"bindings": []}) == {"etag": "new"}
