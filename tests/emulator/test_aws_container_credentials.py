@@ -74,7 +74,7 @@ def test_pod_identity_through_botocore(tmp_path):
     (pod_token(foreign=True), 400, "(InvalidTokenException): The specified Kubernetes service account token is invalid., fault: client"),
     (pod_token(audience="sts.amazonaws.com"), 400, "(InvalidTokenException)"),
     (web_identity.mint_token(SECRET, "https://oidc.eks.us-east-1.amazonaws.com/id/UNKNOWN", audience=POD_AUD), 400, "(InvalidTokenException)"),
-])
+], ids=["none", "empty", "not-a-jwt", "expired", "foreign-key", "sts-audience", "unknown-issuer"])  # tokens differ per run: name them
 def test_every_pod_identity_refusal_is_the_agents(tmp_path, token, status, message):
     with ContainerCredentialsServer(SECRET, "pod-identity", ACCOUNT, ROLE, issuers=[ISSUER]) as agent:
         headers = {} if token is None else {"Authorization": token}

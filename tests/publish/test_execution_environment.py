@@ -11,7 +11,7 @@ import tarfile
 
 import pytest
 import yaml
-from publishing import REPO
+from .publishing import REPO
 
 DOCUMENTED_DEFINITION = REPO / "docs/examples/execution-environment/execution-environment.yml"
 

@@ -36,9 +36,9 @@ def test_role_sets_up_everything_then_changes_nothing_then_tears_down(emu, play)
 
     state = emu.state()
     text = str(state)
-    # The condition admits exactly the listed roles, in the assumed-role form.
+    # The condition admits exactly the listed roles, in the assumed-role form, sorted.
     assert (
-        'attribute.aws_role in ["arn:aws:sts::%s:assumed-role/wif-bound-role", "arn:aws:sts::%s:assumed-role/second-role"]'
+        'attribute.aws_role in ["arn:aws:sts::%s:assumed-role/second-role", "arn:aws:sts::%s:assumed-role/wif-bound-role"]'
         % (AWS_ACCOUNT, AWS_ACCOUNT)
     ) in text
     for role in ("wif-bound-role", "second-role"):

@@ -71,7 +71,8 @@ def live_providers(emu):
 
 
 def in_condition(*roles):
-    return "(attribute.aws_role in [%s])" % ", ".join('"%s"' % r for r in roles)
+    # The role lists each account's roles sorted, whatever order the hosts came in.
+    return "(attribute.aws_role in [%s])" % ", ".join('"%s"' % r for r in sorted(roles))
 
 
 def bound_members(emu):
