@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from .publishing import GALAXY, PUBLISH_VENV, REPO, TARBALL_NAME, ansible_galaxy
 
 

@@ -11,6 +11,7 @@ import tarfile
 
 import pytest
 import yaml
+
 from .publishing import REPO
 
 DOCUMENTED_DEFINITION = REPO / "docs/examples/execution-environment/execution-environment.yml"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from .publishing import REPO
 
 pytestmark = pytest.mark.slow

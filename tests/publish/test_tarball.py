@@ -11,6 +11,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+
 from .publishing import GALAXY, REPO
 
 # Top-level entries a release may hold. Anything new must be decided on: ship it here, or
