@@ -56,3 +56,16 @@ class FakeClock:
     def sleep(self, seconds):
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+# An AWS external_account credential file's content, as the external_account role writes it.
+EXTERNAL_ACCOUNT_INFO = {
+    "type": "external_account",
+    "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x",
+    "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
+    "token_url": "https://sts.googleapis.com/v1/token",
+    "service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/"
+                                         "sa@p.iam.gserviceaccount.com:generateAccessToken",
+    "credential_source": {"environment_id": "aws1", "regional_cred_verification_url":
+                          "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"},
+}

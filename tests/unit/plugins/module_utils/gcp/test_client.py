@@ -249,17 +249,9 @@ def test_external_account_file_is_pointed_at_overridden_endpoints(tmp_path, monk
     import json
 
     from ansible_collections.keyless.wif.plugins.module_utils.gcp.auth import DEFAULT_ENDPOINTS, load_credentials
+    from ansible_collections.keyless.wif.tests.unit.plugins.module_utils.gcp.gcp_fakes import EXTERNAL_ACCOUNT_INFO
 
-    info = {
-        "type": "external_account",
-        "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x",
-        "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
-        "token_url": "https://sts.googleapis.com/v1/token",
-        "service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/"
-                                             "sa@p.iam.gserviceaccount.com:generateAccessToken",
-        "credential_source": {"environment_id": "aws1", "regional_cred_verification_url":
-                              "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"},
-    }
+    info = EXTERNAL_ACCOUNT_INFO
     monkeypatch.setenv("AWS_REGION", "us-east-1")  # nothing may ask a metadata service for it
     path = tmp_path / "ext.json"
     path.write_text(json.dumps(info))

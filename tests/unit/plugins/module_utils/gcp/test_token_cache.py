@@ -23,17 +23,9 @@ from ansible_collections.keyless.wif.plugins.module_utils.gcp.token_cache import
     TokenCache,
     open_cache,
 )
+from ansible_collections.keyless.wif.tests.unit.plugins.module_utils.gcp.gcp_fakes import EXTERNAL_ACCOUNT_INFO
 
 KEY = "a" * 64
-EXTERNAL = {
-    "type": "external_account",
-    "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x",
-    "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
-    "token_url": "https://sts.googleapis.com/v1/token",
-    "service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/"
-                                         "sa@p.iam.gserviceaccount.com:generateAccessToken",
-    "credential_source": {"environment_id": "aws1"},
-}
 
 
 def mode(path):
@@ -204,7 +196,7 @@ def test_stale_entries_are_pruned_on_write(tmp_path):
 
 def _external_key(tmp_path, environ, info=None, scopes=None, name="ext.json"):
     path = tmp_path / name
-    path.write_text(json.dumps(info or EXTERNAL))
+    path.write_text(json.dumps(info or EXTERNAL_ACCOUNT_INFO))
     params = {"auth_kind": "external_account", "external_account_file": str(path), "scopes": scopes}
     return identity_key(params, dict(DEFAULT_ENDPOINTS), environ=environ)
 
@@ -213,11 +205,11 @@ def test_keys_separate_identities(tmp_path):
     env = {"AWS_ACCESS_KEY_ID": "ASIAEXAMPLE1"}
     base = _external_key(tmp_path, env)
     assert len(base) == 64 and base == _external_key(tmp_path, dict(env), name="same-content-elsewhere.json")
-    other_target = dict(EXTERNAL, service_account_impersonation_url=EXTERNAL["service_account_impersonation_url"]
+    other_target = dict(EXTERNAL_ACCOUNT_INFO, service_account_impersonation_url=EXTERNAL_ACCOUNT_INFO["service_account_impersonation_url"]
                         .replace("sa@", "other@"))
     others = {
         "impersonation target": _external_key(tmp_path, env, info=other_target),
-        "audience": _external_key(tmp_path, env, info=dict(EXTERNAL, audience=EXTERNAL["audience"] + "2")),
+        "audience": _external_key(tmp_path, env, info=dict(EXTERNAL_ACCOUNT_INFO, audience=EXTERNAL_ACCOUNT_INFO["audience"] + "2")),
         "scopes": _external_key(tmp_path, env, scopes=["https://www.googleapis.com/auth/iam"]),
         "AWS key": _external_key(tmp_path, {"AWS_ACCESS_KEY_ID": "ASIAEXAMPLE2"}),
         "endpoints": identity_key({"auth_kind": "external_account", "external_account_file": str(tmp_path / "ext.json")},
@@ -243,7 +235,7 @@ def test_no_key_without_a_known_credential(tmp_path):
 
 def test_token_cache_false_builds_no_cache(tmp_path):
     path = tmp_path / "ext.json"
-    path.write_text(json.dumps(EXTERNAL))
+    path.write_text(json.dumps(EXTERNAL_ACCOUNT_INFO))
     params = {"auth_kind": "external_account", "external_account_file": str(path),
               "token_cache": False, "token_cache_dir": str(tmp_path / "tokens")}
     session = build_session(params, dict(DEFAULT_ENDPOINTS))
