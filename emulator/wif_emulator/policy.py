@@ -12,6 +12,7 @@ from typing import Any
 from celpy import celtypes
 
 from . import celeval, consistency
+from .common import parse_mask
 from .errors import GoogleError, bad_request
 
 EMPTY_ETAG = "ACAB"
@@ -26,6 +27,15 @@ _MEMBER_RE = re.compile(
 _WIF_PREFIX = r"(principal|principalSet)://iam\.googleapis\.com/projects/([0-9]+)/locations/global/workloadIdentityPools/([a-z0-9-]{4,32})/"
 _WIF_MEMBER_RE = re.compile(_WIF_PREFIX + r"(subject/.+|attribute\.[a-z0-9_]+/.+|group/.+|\*)")
 _ROLE_RE = re.compile(r"roles/[A-Za-z0-9_.]+|(projects|organizations)/[^/]+/roles/[A-Za-z0-9_.]+")
+
+# Audit configs (google.iam.v1.AuditConfig): the LogType enum without LOG_TYPE_UNSPECIFIED, which
+# enables nothing and is refused here (stricter); a service is allServices or an API host name.
+AUDIT_LOG_TYPES = ("ADMIN_READ", "DATA_WRITE", "DATA_READ")
+_AUDIT_SERVICE_RE = re.compile(r"allServices|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
+# setIamPolicy's updateMask: "If no mask is provided, the following default mask is used:
+# paths: 'bindings, etag'" (SetIamPolicyRequest); auditConfigs change only when the mask names them.
+SET_POLICY_MASK = ["bindings", "etag", "auditConfigs", "version"]
+DEFAULT_SET_POLICY_MASK = "bindings,etag"
 
 # Roles a service-account resource accepts (the rest are "not supported for this resource").
 SA_RESOURCE_ROLE_PREFIXES = ("roles/iam.", "roles/owner", "roles/editor", "roles/viewer",
@@ -67,6 +77,8 @@ def view(policy: dict[str, Any], requested_version: Any) -> dict[str, Any]:
         shown = bindings
     if shown:
         out["bindings"] = [dict(b) for b in shown]
+    if policy.get("auditConfigs"):
+        out["auditConfigs"] = copy.deepcopy(policy["auditConfigs"])
     return out
 
 
@@ -140,6 +152,62 @@ def check_member(member: Any, where: str) -> None:
                           "attribute.NAME/VALUE, .../group/GROUP or .../*")
 
 
+def validate_audit_configs(policy: Any) -> list[dict[str, Any]]:
+    """Check policy.auditConfigs and return them normalised (log types in enum order, members sorted).
+
+    Refused: a service given twice, a log type given twice in one service, an AuditConfig without
+    AuditLogConfigs ("An AuditConfig must have one or more AuditLogConfigs"), LOG_TYPE_UNSPECIFIED.
+    """
+    configs = policy.get("auditConfigs", []) or []
+    if not isinstance(configs, list):
+        raise bad_request("policy.auditConfigs", "must be a list")
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, config in enumerate(configs):
+        where = f"policy.auditConfigs[{i}]"
+        if not isinstance(config, dict):
+            raise bad_request(where, "must be an object")
+        unknown = sorted(set(config) - {"service", "auditLogConfigs"})
+        if unknown:
+            raise bad_request(f"{where}.{unknown[0]}", f"Unknown field {unknown[0]!r} in AuditConfig")
+        service = config.get("service")
+        if not isinstance(service, str) or not _AUDIT_SERVICE_RE.fullmatch(service):
+            raise bad_request(f"{where}.service", f"Invalid service {service!r}: expected allServices or "
+                              "a service name such as storage.googleapis.com")
+        if service in seen:
+            raise bad_request(f"{where}.service", f"Duplicate AuditConfig for service {service}")
+        seen.add(service)
+        log_configs = config.get("auditLogConfigs")
+        if not isinstance(log_configs, list) or not log_configs:
+            raise bad_request(f"{where}.auditLogConfigs", "An AuditConfig must have one or more AuditLogConfigs")
+        by_type: dict[str, dict[str, Any]] = {}
+        for j, log_config in enumerate(log_configs):
+            lwhere = f"{where}.auditLogConfigs[{j}]"
+            if not isinstance(log_config, dict):
+                raise bad_request(lwhere, "must be an object")
+            unknown = sorted(set(log_config) - {"logType", "exemptedMembers"})
+            if unknown:
+                raise bad_request(f"{lwhere}.{unknown[0]}", f"Unknown field {unknown[0]!r} in AuditLogConfig")
+            log_type = log_config.get("logType")
+            if log_type not in AUDIT_LOG_TYPES:
+                raise bad_request(f"{lwhere}.logType", f"Invalid value {log_type!r}; expected one of "
+                                  f"{', '.join(AUDIT_LOG_TYPES)}")
+            if log_type in by_type:
+                raise bad_request(f"{lwhere}.logType", f"Duplicate AuditLogConfig for log type {log_type}")
+            members = log_config.get("exemptedMembers", []) or []
+            if not isinstance(members, list):
+                raise bad_request(f"{lwhere}.exemptedMembers", "must be a list")
+            for m in members:
+                check_member(m, f"{lwhere}.exemptedMembers")
+            entry: dict[str, Any] = {"logType": log_type}
+            if members:
+                entry["exemptedMembers"] = sorted(set(members))
+            by_type[log_type] = entry
+        out.append({"service": service,
+                    "auditLogConfigs": [by_type[t] for t in AUDIT_LOG_TYPES if t in by_type]})
+    return out
+
+
 def set_policy(stored: dict[str, Any], body: Any, resource_kind: str, next_etag: str,
                forced_conflict: bool, *, now: float | None = None,
                check_bindings: Callable[[list[dict[str, Any]]], None] | None = None) -> dict[str, Any]:
@@ -151,17 +219,27 @@ def set_policy(stored: dict[str, Any], body: Any, resource_kind: str, next_etag:
     if not isinstance(body, dict) or "policy" not in body:
         raise bad_request("policy", "setIamPolicy needs a body {\"policy\": {...}}")
     new = body["policy"]
+    raw_mask = body.get("updateMask")
+    mask = parse_mask(DEFAULT_SET_POLICY_MASK if raw_mask in (None, "") else raw_mask, SET_POLICY_MASK)
     bindings = validate_and_normalise(new, resource_kind)
-    if check_bindings is not None:
+    # Every field is parsed (a bad enum fails the request), but only the masked ones are written.
+    audit_configs = validate_audit_configs(new)
+    if "bindings" in mask and check_bindings is not None:
         check_bindings(bindings)
     etag = new.get("etag") if isinstance(new, dict) else None
     if forced_conflict or (etag and etag != stored["etag"]):
         raise GoogleError(409, CONCURRENT_MSG, "ABORTED")
-    if now is not None:
-        consistency.remember(stored, now, copy.deepcopy(bindings),
-                             before=copy.deepcopy(stored.get("bindings", [])))
-    stored["bindings"] = bindings
-    stored["version"] = 3 if _has_conditions(bindings) else 1
+    if "bindings" in mask:
+        if now is not None:
+            consistency.remember(stored, now, copy.deepcopy(bindings),
+                                 before=copy.deepcopy(stored.get("bindings", [])))
+        stored["bindings"] = bindings
+    if "auditConfigs" in mask:
+        if audit_configs:
+            stored["auditConfigs"] = audit_configs
+        else:
+            stored.pop("auditConfigs", None)
+    stored["version"] = 3 if _has_conditions(stored.get("bindings", [])) else 1
     stored["etag"] = next_etag
     return view(stored, 3)
 

@@ -24,6 +24,7 @@ restriction into ``A || (B && restriction)`` and admit roles that are not listed
 from __future__ import annotations
 
 from ansible_collections.keyless.wif.plugins.module_utils import inputs
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.audit import LOG_TYPES, check_log_types
 from ansible_collections.keyless.wif.plugins.module_utils.wif import cel
 from ansible_collections.keyless.wif.plugins.module_utils.wif.names import (
     ACCOUNT_ID_RE,
@@ -59,6 +60,9 @@ from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
 
 PREFIX = "gcp_federation_"
 STATES = ("present", "absent")
+# The services whose Cloud Audit Logs gcp_federation_audit_logs enables: token exchanges (STS) and
+# the service-account tokens minted from them (IAM Credentials).
+AUDIT_LOG_SERVICES = ("sts.googleapis.com", "iamcredentials.googleapis.com")
 
 
 def plan(variables, project_id=None, project_number=None, existing_providers=None):
@@ -104,6 +108,7 @@ def plan(variables, project_id=None, project_number=None, existing_providers=Non
         raise ValidationError(field("services"), "must list at least one API when gcp_federation_manage_services "
                                                  "is true")
     restrict = inputs.boolean(field("restrict_to_roles"), var("restrict_to_roles"))
+    audit_logs, audit_log_types = _audit_logs(var, field)
 
     mapping = inputs.mapping(field("attribute_mapping"), var("attribute_mapping")) or None
     check_attribute_mapping(field("attribute_mapping"), mapping)
@@ -180,6 +185,11 @@ def plan(variables, project_id=None, project_number=None, existing_providers=Non
         "vertex_roles": vertex_roles,
         "services": services,
         "manage_services": manage_services,
+        # Cloud Audit Logs the role enables: one entry per service, empty when gcp_federation_audit_logs is false.
+        "audit_logs": audit_logs,
+        "audit_log_types": audit_log_types,
+        "audit_log_configs": [{"service": service, "log_types": audit_log_types}
+                              for service in AUDIT_LOG_SERVICES] if audit_logs else [],
         "attribute_mapping": mapping,
         "attribute_condition": first.get("attribute_condition", ""),
         "account_id": first.get("account_id", inputs.aws_account_id(field("aws_account_id"), var("aws_account_id"))),
@@ -191,6 +201,20 @@ def plan(variables, project_id=None, project_number=None, existing_providers=Non
         "audiences": {p["account_id"]: p["audience"] for p in providers} if project_number is not None else None,
         "audience": first.get("audience"),
     }
+
+
+def _audit_logs(var, field):
+    """(enabled, log types) from gcp_federation_audit_logs and gcp_federation_audit_log_types.
+
+    Unset means the defaults: on, with all three log types.
+    """
+    raw = var("audit_logs")
+    enabled = True if raw is None else inputs.boolean(field("audit_logs"), raw)
+    raw_types = var("audit_log_types")
+    log_types = list(LOG_TYPES) if raw_types is None else inputs.string_list(field("audit_log_types"), raw_types)
+    if enabled or log_types:
+        check_log_types(field("audit_log_types"), log_types)
+    return enabled, log_types
 
 
 def _aws_roles(var, field, state):
