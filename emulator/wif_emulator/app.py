@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import permissions
 from .config import Config
 from .errors import DEFAULT_MESSAGES, GoogleError, OAuthError, unauthenticated
 from .state import State
@@ -293,7 +294,7 @@ class App:
     def _run(self, r: Route, req: Request, params: dict[str, str]) -> Response:
         try:
             if r.auth == "admin":
-                self.require_admin(req)
+                self.require_admin(req, r, params)
             with self.lock:
                 resp = r.handler(self, req, params)
                 # Persist after every successful mutation (and token issue, so a restarted
@@ -306,16 +307,28 @@ class App:
         except OAuthError as err:
             return json_response(err.body(), err.http_status)
 
-    def require_admin(self, req: Request) -> None:
+    def require_admin(self, req: Request, r: Route | None = None, params: dict[str, str] | None = None) -> None:
+        """Admin tokens may call every control-plane route; a control_plane_service_accounts token
+        only the routes whose permission the project policy grants it (permissions.require: 403
+        naming the permission, raised before the handler, so before any change)."""
         token = req.bearer()
         if token is None:
             raise unauthenticated(missing=True)
-        if token not in self.config.admin_tokens and not self._control_plane_token(token):
+        if token in self.config.admin_tokens:
+            return
+        email = self._control_plane_token(token)
+        if email is None:
             raise unauthenticated(missing=False)
+        if r is not None:
+            with self.lock:
+                permissions.require(self, r.name, params or {}, email)
 
-    def _control_plane_token(self, token: str) -> bool:
-        """An unexpired generateAccessToken token of a service account in control_plane_service_accounts."""
+    def _control_plane_token(self, token: str) -> str | None:
+        """The account of an unexpired generateAccessToken token of a service account in
+        control_plane_service_accounts (None for any other token)."""
         with self.lock:
             rec = self.state.data["tokens"].get(token)
-        return (rec is not None and rec.get("kind") == "service_account" and rec["expires"] > self.now()
-                and rec.get("email") in self.config.control_plane_service_accounts)
+        if (rec is not None and rec.get("kind") == "service_account" and rec["expires"] > self.now()
+                and rec.get("email") in self.config.control_plane_service_accounts):
+            return str(rec["email"])
+        return None
