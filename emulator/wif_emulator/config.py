@@ -17,10 +17,12 @@ AWS_ACCOUNT_RE = re.compile(r"[0-9]{12}")
 AWS_ROLE_RE = re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}")
 
 _TOP_KEYS = {"admin_tokens", "projects", "aws", "operations", "state_file",
-             "require_enabled_services", "consistency", "tokens", "control_plane_service_accounts"}
+             "require_enabled_services", "consistency", "tokens", "control_plane_service_accounts",
+             "admin_principal"}
 # A service-account e-mail (IAM: account ID 6-30 chars, project ID 6-30 chars).
 _SA_EMAIL_RE = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com")
 MAX_LAG_SECONDS = 3600
+_ADMIN_PRINCIPAL_RE = re.compile(r"(user|serviceAccount):[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 
 
 class ConfigError(ValueError):
@@ -90,6 +92,9 @@ class Config:
     # Service accounts whose generateAccessToken tokens the control plane accepts like the admin
     # tokens (a controller that runs keyless, as an owner service account would on Google).
     control_plane_service_accounts: list[str] = field(default_factory=list)
+    # The IAM principal the admin tokens stand for outside the control plane (generateAccessToken
+    # checks its bindings like any caller's), so that a policy binding can name them.
+    admin_principal: str = "user:admin@example.com"
 
     def project(self, ref: str) -> ProjectSeed | None:
         for p in self.projects:
@@ -256,9 +261,12 @@ def parse_config(data: Any) -> Config:
     control_sas = _str_list(data.get("control_plane_service_accounts", []), "control_plane_service_accounts")
     bad_sas = [e for e in control_sas if not _SA_EMAIL_RE.fullmatch(e)]
     _need(not bad_sas, "control_plane_service_accounts", f"service-account e-mail addresses only, got {bad_sas}")
+    admin_principal = data.get("admin_principal", "user:admin@example.com")
+    _need(isinstance(admin_principal, str) and bool(_ADMIN_PRINCIPAL_RE.fullmatch(admin_principal)), "admin_principal",
+          "an IAM member user:EMAIL or serviceAccount:EMAIL, such as user:admin@example.com")
     return Config(tokens, projects, secret, ttl, accounts, polls, state_file, res, dict(data),
                   consistency=consistency, tokens=lifetimes, oidc_providers=oidc,
-                  control_plane_service_accounts=control_sas)
+                  control_plane_service_accounts=control_sas, admin_principal=admin_principal)
 
 
 def load_config(source: str | Path | dict[str, Any]) -> Config:

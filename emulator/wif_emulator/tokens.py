@@ -13,7 +13,7 @@ from . import policy as pol
 from .app import App, Request, Response, json_response, route
 from .common import rfc3339
 from .consistency import lagged
-from .errors import GoogleError, OAuthError, access_token_expired, error_info, failed_precondition, not_found, permission_denied, unauthenticated
+from .errors import GoogleError, OAuthError, access_token_expired, bad_request, error_info, failed_precondition, not_found, permission_denied, unauthenticated
 from .iam_sa import find_sa, resource_name, visible
 from .serviceusage import require_service
 
@@ -39,6 +39,9 @@ INVALID_TARGET = ("The target service indicated by the \"audience\" parameters i
                   "it doesn't exist.")
 CONDITION_REJECTED = "The given credential is rejected by the attribute condition."
 WIF_ROLES = {"roles/iam.workloadIdentityUser", "roles/iam.serviceAccountTokenCreator"}
+# A delegate must hold this on the next account of the chain (GenerateAccessTokenRequest.delegates).
+TOKEN_CREATOR = {"roles/iam.serviceAccountTokenCreator"}
+DELEGATE_RE = re.compile(r"projects/-/serviceAccounts/([^/]+)")
 
 
 # --- token store ------------------------------------------------------------------------------
@@ -102,6 +105,8 @@ def _as_sts_sees_it(app: App, resource: dict[str, Any] | None) -> dict[str, Any]
 
 def principals(rec: dict[str, Any]) -> set[str]:
     """The IAM principal identifiers a token stands for."""
+    if rec["kind"] == "admin":
+        return {rec["principal"]}
     if rec["kind"] == "service_account":
         return {f"serviceAccount:{rec['email']}"}
     base = (f"//iam.googleapis.com/projects/{rec['project_number']}/locations/global/"
@@ -277,9 +282,48 @@ def _lifetime(app: App, body: dict[str, Any]) -> int:
     return min(requested, cap)
 
 
+def _caller(app: App, req: Request) -> dict[str, Any]:
+    """The record of the caller's token; an admin token stands for config.admin_principal (a user
+    whose bindings are checked like any caller's: owning a project does not grant getAccessToken)."""
+    token = req.bearer()
+    if token is not None and token in app.config.admin_tokens:
+        return {"kind": "admin", "principal": app.config.admin_principal, "scopes": [CLOUD_PLATFORM]}
+    return resolve_token(app, req, *IAMCREDENTIALS)
+
+
+def _delegates(body: dict[str, Any]) -> list[str]:
+    """The account references of ``delegates`` (projects/-/serviceAccounts/EMAIL_OR_UNIQUE_ID each)."""
+    raw = body.get("delegates")
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise bad_request("delegates", "must be a list of strings")
+    refs = []
+    for i, item in enumerate(raw):
+        m = DELEGATE_RE.fullmatch(item) if isinstance(item, str) else None
+        if m is None:
+            raise bad_request(f"delegates[{i}]", "must have the format projects/-/serviceAccounts/"
+                              "{ACCOUNT_EMAIL_OR_UNIQUEID}; the - wildcard is required")
+        refs.append(m.group(1))
+    return refs
+
+
+def _link_holds(app: App, sa: dict[str, Any], who: set[str], roles: set[str]) -> bool:
+    """One of ``who`` holds one of ``roles`` on ``sa`` (its own policy or its project's)."""
+    proj = app.state.project(sa["projectId"])
+    assert proj is not None
+    now = app.now()
+    delay = app.config.consistency.iam_propagation_seconds
+    name = resource_name(sa)
+    return (pol.holds(pol.enforced(sa["iam_policy"], now, delay), roles, who, name, now)
+            or pol.holds(pol.enforced(proj["iam_policy"], now, delay), roles, who, name, now))
+
+
 def generate_access_token(app: App, req: Request, p: dict[str, str]) -> Response:
-    rec = resolve_token(app, req, *IAMCREDENTIALS)
+    rec = _caller(app, req)
     require_scope(rec, {CLOUD_PLATFORM, IAM_SCOPE})
+    body = req.json()
+    delegate_refs = _delegates(body)
     ref = p["sa"]
     denied = permission_denied("iam.serviceAccounts.getAccessToken")
     sa = find_sa(app, ref)
@@ -288,29 +332,34 @@ def generate_access_token(app: App, req: Request, p: dict[str, str]) -> Response
     proj = app.state.project(sa["projectId"])
     assert proj is not None
     require_service(app, proj, "iamcredentials.googleapis.com")
-    if not visible(app, sa):
-        # Google's answer for an account its token service cannot see yet.
-        raise not_found(f"Not found; Gaia id not found for email {sa['email']}")
+    # The chain: the caller needs the permission on the first account (the first delegate, else the
+    # target); each delegate needs roles/iam.serviceAccountTokenCreator on the next one.
+    chain = []
+    for dref in delegate_refs:
+        link = find_sa(app, dref)
+        if link is None:
+            raise denied
+        chain.append(link)
+    chain.append(sa)
     who = principals(rec)
-    now = app.now()
-    name = resource_name(sa)
-    delay = app.config.consistency.iam_propagation_seconds
-    if not (pol.holds(pol.enforced(sa["iam_policy"], now, delay), WIF_ROLES, who, name, now)
-            or pol.holds(pol.enforced(proj["iam_policy"], now, delay), WIF_ROLES, who, name, now)):
-        raise denied
-    if sa.get("disabled"):
-        raise failed_precondition("Precondition check failed.")
-    body = req.json()
+    roles = WIF_ROLES
+    for link in chain:
+        if not visible(app, link):
+            # Google's answer for an account its token service cannot see yet.
+            raise not_found(f"Not found; Gaia id not found for email {link['email']}")
+        if not _link_holds(app, link, who, roles):
+            raise denied
+        if link.get("disabled"):
+            raise failed_precondition("Precondition check failed.")
+        who, roles = {f"serviceAccount:{link['email']}"}, TOKEN_CREATOR
     scope = body.get("scope")
     if isinstance(scope, str):
         scope = [scope]
     if not isinstance(scope, list) or not scope or not all(isinstance(s, str) and s for s in scope):
         raise GoogleError(400, "Scope is required; give at least one OAuth scope.", "INVALID_ARGUMENT")
-    if body.get("delegates"):
-        raise GoogleError(501, "Delegation chains are not supported by the emulator.", "UNIMPLEMENTED")
     token, expires = _issue(app, SERVICE_ACCOUNT_PREFIX, {
         "kind": "service_account", "email": sa["email"], "unique_id": sa["uniqueId"],
-        "scopes": scope,
+        "scopes": scope, "delegates": [link["email"] for link in chain[:-1]],
     }, _lifetime(app, body))
     app.count_success("generate_access_token")
     # google-auth parses expireTime with "%Y-%m-%dT%H:%M:%SZ": no fractional seconds.

@@ -137,6 +137,27 @@ options:
       - Defaults to C($XDG_RUNTIME_DIR/keyless.wif-tokens) when E(XDG_RUNTIME_DIR) is set, else
         C(~/.ansible/tmp/keyless.wif-tokens). Falls back to E(GCP_TOKEN_CACHE_DIR).
     type: path
+  impersonate_service_account:
+    description:
+      - E-mail of a service account to act as, with short-lived access tokens from the IAM Service Account
+        Credentials API (C(generateAccessToken)), like gcloud's C(--impersonate-service-account) and google-auth's
+        C(target_principal). The credentials of O(auth_kind) (any kind) are only the source that asks for them.
+      - The source needs C(iam.serviceAccounts.getAccessToken), that is V(roles/iam.serviceAccountTokenCreator), on
+        this account (or, with O(impersonate_delegates), on the first delegate), and
+        C(iamcredentials.googleapis.com) must be enabled. Tokens live one hour and are requested from
+        O(endpoints.iamcredentials).
+      - Tokens are cached by O(token_cache) under the impersonated account, the delegates and the source identity.
+      - Falls back to E(GCP_IMPERSONATE_SERVICE_ACCOUNT).
+    type: str
+  impersonate_delegates:
+    description:
+      - Service-account e-mails of a delegation chain, in order, between the source credentials and
+        O(impersonate_service_account) (google-auth's C(delegates)). The source needs
+        V(roles/iam.serviceAccountTokenCreator) on the first one, each delegate on the next one, the last one on
+        O(impersonate_service_account).
+      - Needs O(impersonate_service_account). Falls back to E(GCP_IMPERSONATE_DELEGATES) (comma separated).
+    type: list
+    elements: str
 requirements:
   - python >= 3.9
   - google-auth >= 2.20

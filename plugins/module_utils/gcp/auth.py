@@ -5,8 +5,9 @@
 """Credentials and endpoints: the HTTP session every GCP module sends its calls through.
 
 Auth from ADC, a service-account key, an access token or an external_account file (so the
-control plane can itself run keyless from AWS); per-service endpoint overrides (private
-endpoints, the offline emulator).
+control plane can itself run keyless from AWS), optionally impersonating a service account
+(impersonate_service_account, over impersonate_delegates); per-service endpoint overrides
+(private endpoints, the offline emulator).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ except (ImportError, ValueError):  # pragma: no cover
 
 
 DEFAULT_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+# generateAccessToken's default and longest lifetime without the lifetime-extension organization policy.
+IMPERSONATION_LIFETIME = 3600
 AUTH_KINDS = ["application", "serviceaccount", "accesstoken", "external_account"]
 
 # Public Google endpoints, one per API the collection talks to.
@@ -163,16 +166,28 @@ def identity_key(params, endpoints, environ=None):
     """sha256 naming the identity a token is for, or None when it cannot be told without Google.
 
     It covers the auth kind, the credential (the key, the external_account configuration with
-    its STS and impersonation URLs, or the ADC file), the scopes, the endpoints, and the AWS
-    access key ID google-auth signs with when it takes AWS credentials from the environment.
-    The token itself never enters the key.
+    its STS and impersonation URLs, the ADC file, or the digest of a source access token), the
+    scopes, the endpoints, the impersonated account and its delegates, and the AWS access key ID
+    google-auth signs with when it takes AWS credentials from the environment.
+    The cached token itself never enters the key.
     """
     environ = os.environ if environ is None else environ
     kind = params.get("auth_kind") or "application"
     identity = {"auth_kind": kind, "scopes": sorted(params.get("scopes") or DEFAULT_SCOPES),
                 "endpoints": endpoints, "aws_access_key_id": environ.get("AWS_ACCESS_KEY_ID")}
+    target = params.get("impersonate_service_account")
+    if target:
+        # The token is the target's, reached through this chain from this source.
+        identity["impersonate"] = {"target_principal": target, "delegates": list(params.get("impersonate_delegates") or [])}
+    import hashlib  # noqa: PLC0415 - deferred: accesstoken runs need no key
+
     try:
-        if kind == "serviceaccount":
+        if kind == "accesstoken":
+            if not target:
+                return None  # the token is used as is: nothing to cache
+            # The source token names the source identity; only its digest enters the key.
+            identity["credential"] = hashlib.sha256(params["access_token"].encode("utf-8")).hexdigest()
+        elif kind == "serviceaccount":
             info = params.get("service_account_contents")
             if info is None:
                 info = _read_json(params["service_account_file"])
@@ -188,11 +203,72 @@ def identity_key(params, endpoints, environ=None):
             identity["credential"] = _read_json(path)
         else:
             return None
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # load_credentials reports the problem
-    import hashlib  # noqa: PLC0415 - deferred: accesstoken runs need no key
-
     return hashlib.sha256(_canonical(identity).encode("utf-8")).hexdigest()
+
+
+def delegate_name(email):
+    """A delegate as generateAccessToken wants it (the - wildcard is required)."""
+    return "projects/-/serviceAccounts/%s" % email
+
+
+def impersonation_url(endpoints, email):
+    """generateAccessToken of ``email`` on the configured iamcredentials endpoint."""
+    return "%s/v1/projects/-/serviceAccounts/%s:generateAccessToken" % (endpoints["iamcredentials"], email)
+
+
+def impersonated(source, params, endpoints):
+    """google-auth impersonated credentials of impersonate_service_account over impersonate_delegates.
+
+    google-auth builds its URL from the universe domain; iam_endpoint_override points it at
+    ``endpoints['iamcredentials']`` instead (private endpoints, the emulator).
+    """
+    import google.auth.impersonated_credentials  # noqa: PLC0415 - deferred like load_credentials
+
+    return google.auth.impersonated_credentials.Credentials(
+        source_credentials=source, target_principal=params["impersonate_service_account"],
+        target_scopes=params.get("scopes") or DEFAULT_SCOPES,
+        delegates=[delegate_name(e) for e in params.get("impersonate_delegates") or []],
+        lifetime=IMPERSONATION_LIFETIME, iam_endpoint_override=impersonation_url(endpoints, params["impersonate_service_account"]))
+
+
+def _google_error(exc):
+    """(HTTP status, message) of the Google error answer a RefreshError carries, else (None, None)."""
+    for arg in getattr(exc, "args", ())[1:]:
+        try:
+            error = json.loads(arg).get("error") if isinstance(arg, (str, bytes)) else None
+        except ValueError:
+            error = None
+        if isinstance(error, dict):
+            return error.get("code"), error.get("message") or error.get("status")
+    return None, None
+
+
+def impersonation_error(exc, params):
+    """A GcpAuthError naming impersonate_service_account for a failed generateAccessToken."""
+    target = params["impersonate_service_account"]
+    delegates = params.get("impersonate_delegates") or []
+    status, message = _google_error(exc)
+    if status is None:
+        return GcpAuthError("impersonate_service_account: cannot get a token for %s: %s" % (target, one_line(exc)))
+    first = delegates[0] if delegates else target
+    if status == 403:
+        chain = (" and each of impersonate_delegates on the next one (%s)" % " -> ".join(list(delegates) + [target])
+                 if delegates else "")
+        hint = ("the source credentials (auth_kind=%s) need iam.serviceAccounts.getAccessToken "
+                "(roles/iam.serviceAccountTokenCreator) on %s%s, and the iamcredentials API must be enabled"
+                % (params.get("auth_kind") or "application", first, chain))
+    elif status == 404:
+        hint = "%s was not found (or is not visible yet); check impersonate_service_account and impersonate_delegates" % target
+    elif status == 400:
+        hint = "the request was refused; check impersonate_service_account and impersonate_delegates"
+    elif status == 401:
+        hint = "the source credentials (auth_kind=%s) were refused" % (params.get("auth_kind") or "application")
+    else:
+        hint = "generateAccessToken failed"
+    return GcpAuthError("impersonate_service_account: cannot impersonate %s: %s (HTTP %s: %s)"
+                        % (target, hint, status, one_line(message)))
 
 
 def fetch_token(params, endpoints):
@@ -200,9 +276,17 @@ def fetch_token(params, endpoints):
     credentials = load_credentials(params, endpoints)
     import calendar  # noqa: PLC0415 - only an exchange needs it
 
-    from google.auth.transport.requests import Request  # noqa: PLC0415 - deferred like load_credentials
+    import google.auth.exceptions  # noqa: PLC0415 - deferred like load_credentials
+    from google.auth.transport.requests import Request  # noqa: PLC0415
 
-    credentials.refresh(Request())
+    if params.get("impersonate_service_account"):
+        credentials = impersonated(credentials, params, endpoints)
+        try:
+            credentials.refresh(Request())
+        except google.auth.exceptions.RefreshError as exc:
+            raise impersonation_error(exc, params) from None
+    else:
+        credentials.refresh(Request())
     expiry = credentials.expiry  # naive UTC datetime, or None when Google gave no lifetime
     return credentials.token, (calendar.timegm(expiry.utctimetuple()) if expiry is not None else None)
 
@@ -275,7 +359,7 @@ def build_session(params, endpoints, warn=None):
 
     Tokens come from the per-user cache (``token_cache``) when it holds one for this identity.
     """
-    if params.get("auth_kind") == "accesstoken":
+    if params.get("auth_kind") == "accesstoken" and not params.get("impersonate_service_account"):
         return BearerSession(params["access_token"])
     warn = warn or (lambda msg: None)
     key = identity_key(params, endpoints) if params.get("token_cache", True) else None

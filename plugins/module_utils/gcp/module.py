@@ -24,7 +24,7 @@ from ansible_collections.keyless.wif.plugins.module_utils.gcp.consistency import
 from ansible_collections.keyless.wif.plugins.module_utils.gcp.errors import GcpAuthError, GcpError
 from ansible_collections.keyless.wif.plugins.module_utils.gcp.iam import apply_bindings, binding_view
 from ansible_collections.keyless.wif.plugins.module_utils.gcp.retry import RetryPolicy
-from ansible_collections.keyless.wif.plugins.module_utils.wif.names import EMAIL_RE, service_account_email
+from ansible_collections.keyless.wif.plugins.module_utils.wif.names import EMAIL_RE, is_service_account_email, service_account_email
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
     ValidationError,
     check_email_project,
@@ -63,6 +63,9 @@ def gcp_argument_spec():
         consistency_timeout=dict(type="float", default=120.0, fallback=(env_fallback, ["GCP_CONSISTENCY_TIMEOUT"])),
         token_cache=dict(type="bool", default=True, fallback=(env_fallback, ["GCP_TOKEN_CACHE"])),
         token_cache_dir=dict(type="path", fallback=(env_fallback, ["GCP_TOKEN_CACHE_DIR"])),
+        impersonate_service_account=dict(type="str", fallback=(env_fallback, ["GCP_IMPERSONATE_SERVICE_ACCOUNT"])),
+        impersonate_delegates=dict(type="list", elements="str",
+                                   fallback=(env_fallback, ["GCP_IMPERSONATE_DELEGATES"])),
     )
 
 
@@ -93,6 +96,24 @@ def check_service_account_ref(field, value):
     check_sa_account_id(field, value.split("@", 1)[0])
 
 
+def check_impersonation(target, delegates):
+    """impersonate_service_account and impersonate_delegates: service-account e-mails, a chain without repeats."""
+    rule = "must be a service-account e-mail address (NAME@PROJECT.iam.gserviceaccount.com)"
+    if target is not None and not is_service_account_email(target):
+        raise ValidationError("impersonate_service_account", rule, target)
+    delegates = delegates or []
+    if delegates and not target:
+        raise ValidationError("impersonate_delegates", "needs impersonate_service_account (the account at the end of the chain)",
+                              delegates)
+    for index, email in enumerate(delegates):
+        field = "impersonate_delegates[%d]" % index
+        if not is_service_account_email(email):
+            raise ValidationError(field, rule, email)
+        if email == target or email in delegates[:index]:
+            raise ValidationError(field, "is already in the chain (impersonate_delegates then impersonate_service_account)",
+                                  email)
+
+
 def make_diff(before, after, fields=None):
     """before/after dicts restricted to managed fields, for Ansible's diff mode."""
     def pick(src):
@@ -121,7 +142,8 @@ class GcpModule:
             **kwargs)
         if not HAS_REQUESTS:
             self._module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
-        if not HAS_GOOGLE_AUTH and self.params.get("auth_kind") != "accesstoken":
+        if not HAS_GOOGLE_AUTH and (self.params.get("auth_kind") != "accesstoken"
+                                    or self.params.get("impersonate_service_account")):
             self._module.fail_json(msg=missing_required_lib("google-auth"))
         self.check_mode = self._module.check_mode
         self.diff_mode = self._module._diff
@@ -157,6 +179,7 @@ class GcpModule:
         if self.params["consistency_timeout"] < 0:
             raise ValidationError("consistency_timeout", "must be 0 or more seconds", self.params["consistency_timeout"])
         resolve_endpoints(self.params.get("endpoints"))
+        check_impersonation(self.params.get("impersonate_service_account"), self.params.get("impersonate_delegates"))
 
     def project_info(self, project=None):
         """CRM v1 projects.get for ``project`` (default: the module's project), cached per project."""
