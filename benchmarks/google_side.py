@@ -54,6 +54,21 @@ def admin(base: str, method: str, path: str, body: dict | None = None) -> dict:
         return json.loads(resp.read() or b"{}")
 
 
+def grant_owner(base: str, member: str) -> None:
+    """roles/owner for MEMBER, with the admin token: the emulator checks each control-plane call's
+    permission for control_plane_service_accounts, and the benchmark measures calls, not grants."""
+    def call(verb: str, body: dict) -> dict:
+        headers = {"Content-Type": "application/json", "Authorization": "Bearer " + TOKEN}
+        req = urllib.request.Request("%s/v1/projects/%s:%s" % (base, PROJECT_ID, verb),  # noqa: S310 - loopback
+                                     data=json.dumps(body).encode(), method="POST", headers=headers)
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback
+            return json.loads(resp.read())
+
+    policy = call("getIamPolicy", {})
+    policy.setdefault("bindings", []).append({"role": "roles/owner", "members": [member]})
+    call("setIamPolicy", {"policy": policy})
+
+
 def run(playbook: Path, workdir: Path, extra: list[str], env_extra: dict[str, str] | None = None) -> float:
     inventory = workdir / "inventory.ini"
     inventory.write_text("localhost ansible_connection=local ansible_python_interpreter=%s\n" % sys.executable)
@@ -123,6 +138,7 @@ def main() -> int:
             endpoint = ["-e", "gcp_endpoint=%s" % base]
             first = run(PLAYBOOK, workdir, [*endpoint, "-e", "gcp_access_token=%s" % TOKEN])
             first_stats = admin(base, "GET", "stats")["totals"]
+            grant_owner(base, "serviceAccount:" + CONTROLLER_SA)
             creds = admin(base, "POST", "aws/credentials", {"account_id": ACCOUNT, "role_name": ROLE,
                                                             "session_name": "i-0123456789abcdef0"})
             aws_env = {"AWS_ACCESS_KEY_ID": creds["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],

@@ -56,7 +56,10 @@ def keyless(tmp_path_factory):
         setup += [{"name": "sa " + account, "keyless.wif.gcp_service_account": {"account_id": account}},
                   {"name": "binding " + account, "keyless.wif.gcp_service_account_iam_member": {
                       "service_account": email, "role": "roles/iam.workloadIdentityUser", "pool": "ctl-pool",
-                      "aws_role_arns": ["arn:aws:iam::%s:role/wif-bound-role" % AWS_ACCOUNT]}}]
+                      "aws_role_arns": ["arn:aws:iam::%s:role/wif-bound-role" % AWS_ACCOUNT]}},
+                  # The emulator checks each control-plane call's permission for these accounts.
+                  {"name": "owner " + account, "keyless.wif.gcp_project_iam_member": {
+                      "role": "roles/owner", "members": ["serviceAccount:" + email]}}]
         path = tmp / ("%s.json" % account)
         path.write_text(json.dumps({
             "type": "external_account",
