@@ -15,7 +15,10 @@ from .serviceusage import require_service
 from .tokens import CLOUD_PLATFORM, principals, require_scope, resolve_token
 
 PREDICT_ROLES = {"roles/aiplatform.user", "roles/aiplatform.admin", "roles/owner", "roles/editor"}
-LOCATION_RE = re.compile(r"global|[a-z]+-[a-z]+[0-9]+")
+# The locations generateContent is served from (docs/emulator.md, "Vertex AI locations"): a region
+# (us-central1, me-central2, northamerica-northeast1), the global endpoint and the multi-regions us, eu.
+LOCATION_RE = re.compile(r"global|us|eu|[a-z]+-[a-z]+[1-9][0-9]?")
+MULTI_REGIONS = ("us", "eu")
 ECHO_CHARS = 200
 
 
@@ -69,6 +72,45 @@ def _parse(body: dict[str, Any]) -> tuple[str, int, int | None]:
     return last_user, max(words, 1), max_tokens
 
 
+def endpoint_host(location: str) -> str:
+    """The host that serves a location: aiplatform. (global), aiplatform.GEO.rep. (us, eu), REGION-aiplatform."""
+    if location == "global":
+        return "aiplatform.googleapis.com"
+    if location in MULTI_REGIONS:
+        return f"aiplatform.{location}.rep.googleapis.com"
+    return f"{location}-aiplatform.googleapis.com"
+
+
+def _host_location(host: str) -> str | None:
+    """The location a Vertex host serves, "" for a Vertex-shaped name Google does not serve, None for other hosts."""
+    if host == "aiplatform.googleapis.com":
+        return "global"
+    if host.startswith("aiplatform.") and host.endswith(".rep.googleapis.com"):
+        geo = host[len("aiplatform."):-len(".rep.googleapis.com")]
+        return geo if geo in MULTI_REGIONS else ""
+    if host.endswith("-aiplatform.googleapis.com"):
+        region = host[:-len("-aiplatform.googleapis.com")]
+        return region if LOCATION_RE.fullmatch(region) and region not in (*MULTI_REGIONS, "global") else ""
+    return None
+
+
+def _check_location(req: Request, location: str) -> None:
+    """An unknown location, or a Google Vertex host that does not serve the path's location, is refused.
+
+    Calls addressed to the emulator's own address (tests, api_base) carry no Google host to compare.
+    """
+    host = (req.headers.get("host") or "").lower().split(":")[0]
+    served = _host_location(host)
+    if served == "":
+        # What Google answers for us-aiplatform.googleapis.com (docs/emulator.md, "Vertex AI locations").
+        raise GoogleError(400, f"Invalid hostname: {host}", "INVALID_ARGUMENT")
+    if not LOCATION_RE.fullmatch(location):
+        raise bad_request("location", f"Unsupported location '{location}'.")
+    if served is not None and served != location:
+        raise bad_request("location", f"Location '{location}' is not served by the endpoint {host}; "
+                          f"use {endpoint_host(location)}.")
+
+
 def _authorize(app: App, req: Request, p: dict[str, str]) -> dict[str, Any]:
     proj = app.state.project(p["project"])
     resource = (f"//aiplatform.googleapis.com/projects/{p['project']}/locations/{p['location']}/"
@@ -83,8 +125,7 @@ def _authorize(app: App, req: Request, p: dict[str, str]) -> dict[str, Any]:
     enforced = pol.enforced(proj["iam_policy"], app.now(), app.config.consistency.iam_propagation_seconds)
     if not pol.holds(enforced, PREDICT_ROLES, principals(rec), resource, app.now()):
         raise permission_denied("aiplatform.endpoints.predict", resource, "aiplatform.googleapis.com")
-    if not LOCATION_RE.fullmatch(p["location"]):
-        raise bad_request("location", f"Unsupported location '{p['location']}'.")
+    _check_location(req, p["location"])
     if not p["model"].startswith("gemini-"):
         raise GoogleError(404, f"Publisher Model `projects/{p['project']}/locations/{p['location']}/"
                           f"publishers/google/models/{p['model']}` not found.", "NOT_FOUND")

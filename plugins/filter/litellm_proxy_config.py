@@ -12,11 +12,13 @@ version_added: 0.3.0
 description:
   - Builds the C(config.yaml) document of the C(keyless.wif.litellm_proxy) role from its variables, with
     C(model_list) (one C(vertex_ai/) entry per model of C(litellm_proxy_models), its C(vertex_credentials) defaulting to
-    C(litellm_proxy_vertex_credentials)), C(litellm_settings) and C(general_settings), whose C(master_key) refers to
-    the service's EnvironmentFile.
+    C(litellm_proxy_vertex_credentials), and its C(model_info) when set; several entries may share a name),
+    C(router_settings) when C(litellm_proxy_router_settings), C(litellm_proxy_fallbacks) or
+    C(litellm_proxy_context_window_fallbacks) is set, C(litellm_settings) and C(general_settings), whose C(master_key)
+    refers to the service's EnvironmentFile.
   - Checks every variable first (the rules of the role's preflight), then the document itself (every model a
-    C(vertex_ai/) model with C(vertex_credentials), the master key a reference), and fails naming the variable and
-    the rule. The master key is never shown.
+    C(vertex_ai/) model with C(vertex_credentials), the master key a reference; every name in the fallbacks and
+    C(model_group_alias) a model name), and fails naming the variable and the rule. The master key is never shown.
 author:
   - keyless.wif maintainers (@keyless-wif)
 options:
@@ -38,7 +40,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: The document with C(model_list), C(litellm_settings) and C(general_settings), in the order the file lists them.
+  description:
+    - The document with C(model_list), C(router_settings) (only when set), C(litellm_settings) and C(general_settings),
+      in the order the file lists them.
   type: dict
 """
 

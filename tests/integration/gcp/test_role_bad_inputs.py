@@ -189,7 +189,7 @@ LITELLM_PROXY = [
      ["litellm_proxy_models[0].vertex_project", "project ID"]),
     ({"litellm_proxy_models": model(vertex_location="mars-1")}, ["litellm_proxy_models[0].vertex_location", "region"]),
     ({"litellm_proxy_models": model(api_base="localhost:8080")}, ["litellm_proxy_models[0].api_base", "URL"]),
-    ({"litellm_proxy_models": [MODEL, MODEL]}, ["litellm_proxy_models[1].name", "unique"]),
+    ({"litellm_proxy_models": [MODEL, MODEL]}, ["litellm_proxy_models[1]", "same deployment as litellm_proxy_models[0]"]),
     ({"litellm_proxy_models": model(temperature=0)}, ["litellm_proxy_models.temperature", "Supported parameters"]),
     ({"litellm_proxy_models": model(name="")}, ["litellm_proxy_models[0].name", "required"]),
     ({"litellm_proxy_models": ["gemini"]}, ["_models", "unable to convert to dict"]),
