@@ -27,7 +27,7 @@ description:
     signed header.
   - On failure it returns the likely cause and the fix, for instance the exact C(principalSet://...attribute.aws_role/arn:aws:sts::ACCT:assumed-role/ROLE)
     member to grant C(roles/iam.workloadIdentityUser) when the binding is missing or has the wrong form.
-  - Run it with the proxy's virtualenv Python (C(ansible_python_interpreter=/opt/litellm/bin/python)), which has google-auth and LiteLLM.
+  - Run it with the proxy's virtualenv Python (C(ansible_python_interpreter=/opt/litellm/current/bin/python)), which has google-auth and LiteLLM.
 author:
   - keyless.wif maintainers (@keyless-wif)
 requirements:
@@ -118,14 +118,14 @@ EXAMPLES = r"""
   keyless.wif.wif_credentials_check:
     path: /etc/litellm/gcp_aws_external_account.json
   vars:
-    ansible_python_interpreter: /opt/litellm/bin/python
+    ansible_python_interpreter: /opt/litellm/current/bin/python
   register: wif
 
 - name: Diagnose without failing, then show the fix
   keyless.wif.wif_credentials_check:
     fail_on_error: false
   vars:
-    ansible_python_interpreter: /opt/litellm/bin/python
+    ansible_python_interpreter: /opt/litellm/current/bin/python
   register: wif
 
 - name: Show the fix

@@ -193,7 +193,7 @@ DIAGNOSES = {
     "explicit_unsupported": (
         "aws_credentials",
         "Neither LiteLLM nor boto3 is importable by this Python (%(error)s), so explicit AWS credentials cannot be resolved.",
-        "Run the check with the proxy's virtualenv Python (ansible_python_interpreter=/opt/litellm/bin/python).",
+        "Run the check with the proxy's virtualenv Python (ansible_python_interpreter=/opt/litellm/current/bin/python).",
     ),
     # ------------------------------------------------------------------ Google STS
     "invalid_target": (

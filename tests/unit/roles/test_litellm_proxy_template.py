@@ -88,4 +88,4 @@ def test_the_role_runs_no_inline_python():
     configure = yaml.safe_load((ROLE / "tasks" / "configure.yml").read_text())
     write = next(task for task in configure if task["name"] == "Write config.yaml")
     assert "litellm_proxy__config_check" in write["ansible.builtin.template"]["validate"]
-    assert "/bin/litellm --config %s --validate_config" in variables["litellm_proxy__config_check"]
+    assert "litellm_proxy__release.litellm }} --config %s --validate_config" in variables["litellm_proxy__config_check"]
