@@ -15,12 +15,19 @@ from __future__ import annotations
 import re
 
 from ansible_collections.keyless.wif.plugins.module_utils import inputs
-from ansible_collections.keyless.wif.plugins.module_utils.wif import external_account, proxy_config
+from ansible_collections.keyless.wif.plugins.module_utils.wif import external_account, health, proxy_config, proxy_release
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import ValidationError, check_project, check_url
 
 MASTER_KEY_RE = re.compile(r"sk-[A-Za-z0-9_-]{32,}")
 PUBLIC_MASTER_KEYS = ("sk-1234",)
-VERTEX_LOCATION_RE = re.compile(r"global|[a-z]+-[a-z]+[0-9]+")
+# The locations Vertex AI serves generateContent from: a region (us-central1, europe-west4,
+# me-central2, northamerica-northeast1, ...), the global endpoint, or the multi-regions us and eu
+# (docs/emulator.md, "Vertex AI locations"; emulator/wif_emulator/vertex.py applies the same rule).
+VERTEX_LOCATION_RE = re.compile(r"global|us|eu|[a-z]+-[a-z]+[1-9][0-9]?")
+VERTEX_LOCATION_RULE = ("must be a Vertex AI location: a region such as us-central1 or europe-west4, global, or the "
+                        "multi-region us or eu (lower case)")
+# What makes two litellm_proxy_models entries the same deployment.
+DEPLOYMENT_KEYS = ("name", "model", "vertex_project", "vertex_location")
 DIAGNOSIS_RE = re.compile(r"ok|[a-z][a-z_]*[a-z]")
 
 # The credential file's rules live with its format.
@@ -78,16 +85,44 @@ def check_litellm_proxy(variables):
     # Empty: the role's pinned files/requirements.txt.
     for index, line in enumerate(inputs.string_list(field("packages"), var("packages"))):
         inputs.text("%s[%d]" % (field("packages"), index), line, required=True)
+    check_proxy_supply_chain(variables)
     inputs.absolute_path(field("python"), var("python"))
     inputs.text(field("pip_extra_args"), var("pip_extra_args"))
-    inputs.mapping(field("litellm_settings"), var("litellm_settings"))
+    litellm_settings = inputs.mapping(field("litellm_settings"), var("litellm_settings"))
+    for key, variable in proxy_config.FALLBACKS:
+        if key in litellm_settings:
+            raise ValidationError("%s.%s" % (field("litellm_settings"), key), "must not be set (use %s)" % variable)
+    proxy_config.check_routing(variables)
     if "master_key" in inputs.mapping(field("general_settings"), var("general_settings")):
         raise ValidationError(field("general_settings"), "must not set master_key (use litellm_proxy_master_key)")
     inputs.boolean(field("validate_config"), var("validate_config"))
     # What LiteLLM gets (extra_params can replace model or vertex_credentials): the rules the
     # host-side validator used to apply to the rendered file.
     proxy_config.check_config(proxy_config.build_config(variables))
+    check_litellm_proxy_health(variables)
     return {"state": state}
+
+
+def check_proxy_supply_chain(variables):
+    """litellm_proxy_require_hashes, litellm_proxy_keep_releases and the hashes of litellm_proxy_packages.
+
+    A requirements file on the host is checked by the role once read (the litellm_proxy_release filter).
+    """
+    var, field = inputs.prefixed(variables, "litellm_proxy_")
+    # Unset (a caller without the role's defaults): the defaults, hashes required and two kept.
+    require_hashes = inputs.boolean(field("require_hashes"), True if var("require_hashes") is None else var("require_hashes"))
+    inputs.integer(field("keep_releases"), proxy_release.DEFAULT_KEEP if var("keep_releases") is None else var("keep_releases"), 0, 20)
+    packages = var("packages") or []
+    if require_hashes and packages and not var("requirements_file"):
+        for number, rule in proxy_release.requirement_problems(proxy_release.requirements_text(packages)):
+            # line 1 is the file's comment: line n is packages[n - 2]
+            raise ValidationError("%s[%d]" % (field("packages"), max(number - 2, 0)), "%s; %s" % (rule, proxy_release.HASH_RULE))
+    return require_hashes
+
+
+def check_litellm_proxy_health(variables):
+    """The health timer's variables (their rules live with the timer, in health.py)."""
+    return health.check_variables(variables)
 
 
 def unit_name(field, value, rule="must be a systemd unit name"):
@@ -102,15 +137,15 @@ def check_models(field, models, default_credentials):
     if not isinstance(models, (list, tuple)) or not models:
         raise ValidationError(name, "must be a non-empty list of {name, model: vertex_ai/..., vertex_project, "
                                     "vertex_location}")
-    seen = set()
+    # Several entries may share a name (deployments of one model group, e.g. in two locations,
+    # that LiteLLM's router balances and fails over between); the same deployment twice is refused.
+    deployments = {}
+    ids = {}
     for index, model in enumerate(models):
         where = "%s[%d]" % (name, index)
         if not isinstance(model, dict):
             raise ValidationError(where, "must be a dict {name, model, vertex_project, vertex_location}", model)
-        label = inputs.text(where + ".name", model.get("name"), required=True)
-        if label in seen:
-            raise ValidationError(where + ".name", "must be unique in litellm_proxy_models", label)
-        seen.add(label)
+        inputs.text(where + ".name", model.get("name"), required=True)
         target = inputs.text(where + ".model", model.get("model"), required=True)
         if target.startswith("gemini/"):
             raise ValidationError(where + ".model", "uses LiteLLM's gemini/ provider (Google AI Studio), which ignores "
@@ -123,14 +158,27 @@ def check_models(field, models, default_credentials):
         check_project(project, where + ".vertex_project")
         location = inputs.text(where + ".vertex_location", model.get("vertex_location"), required=True)
         if not VERTEX_LOCATION_RE.fullmatch(location):
-            raise ValidationError(where + ".vertex_location", "must be a Vertex region such as us-central1, or "
-                                                              "global", location)
+            raise ValidationError(where + ".vertex_location", VERTEX_LOCATION_RULE, location)
+        deployment = tuple(model.get(key) for key in DEPLOYMENT_KEYS)
+        if deployment in deployments:
+            raise ValidationError(where, "is the same deployment as %s[%d] (same %s): entries sharing a name must "
+                                         "differ in model, vertex_project or vertex_location"
+                                  % (name, deployments[deployment], ", ".join(DEPLOYMENT_KEYS)))
+        deployments[deployment] = index
+        info = inputs.mapping(where + ".model_info", model.get("model_info"))
+        if "id" in info:
+            deployment_id = inputs.text(where + ".model_info.id", info["id"], required=True)
+            if deployment_id in ids:
+                raise ValidationError(where + ".model_info.id", "must be unique: LiteLLM identifies a deployment by "
+                                                                "it, and %s[%d] has it too" % (name, ids[deployment_id]),
+                                      deployment_id)
+            ids[deployment_id] = index
         if model.get("api_base"):
             check_url(where + ".api_base", inputs.text(where + ".api_base", model["api_base"]))
         inputs.absolute_path(where + ".vertex_credentials", model.get("vertex_credentials", default_credentials))
         inputs.mapping(where + ".extra_params", model.get("extra_params"))
         unknown = sorted(set(model) - {"name", "model", "vertex_project", "vertex_location", "api_base",
-                                       "vertex_credentials", "extra_params"})
+                                       "vertex_credentials", "extra_params", "model_info"})
         if unknown:
             raise ValidationError(where, "has unknown keys %s (put LiteLLM parameters in extra_params)"
                                   % ", ".join(unknown))

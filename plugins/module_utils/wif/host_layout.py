@@ -19,12 +19,29 @@ PROXY_HOME = "/var/lib/litellm"
 PROXY_SERVICE_NAME = "litellm-proxy"
 PROXY_ENVIRONMENT_FILE = "%s/%s.env" % (CONFIG_DIR, PROXY_SERVICE_NAME)
 PROXY_VENV = "/opt/litellm"
-PROXY_PYTHON = PROXY_VENV + "/bin/python"
+# The litellm_proxy role installs each requirements set into <venv>/releases/<sha256>/ and points
+# <venv>/current at the one the service runs (module_utils/wif/proxy_release.py).
+PROXY_RELEASES_DIR = "releases"
+PROXY_CURRENT_LINK = "current"
+PROXY_PYTHON = "%s/%s/bin/python" % (PROXY_VENV, PROXY_CURRENT_LINK)
 PROXY_LISTEN_ADDRESS = "127.0.0.1"
 PROXY_PORT = 4000
 PROXY_URL = "http://%s:%d" % (PROXY_LISTEN_ADDRESS, PROXY_PORT)
+# The litellm_proxy health timer's code goes to <this>/<litellm_proxy_service_name>-health.
+PROXY_HEALTH_LIB_PARENT = "/usr/local/lib"
 # The name scripts/wheelhouse gives the pinned requirements inside a wheelhouse.
 WHEELHOUSE_REQUIREMENTS = "requirements-proxy.txt"
+
+
+def proxy_current_venv(venv):
+    """The virtualenv the proxy service runs: the current release's, under the venv root venv."""
+    return "%s/%s" % (venv.rstrip("/"), PROXY_CURRENT_LINK)
+
+
+def proxy_current_python(venv):
+    """The proxy's interpreter under the venv root venv (what the service and the health timer run)."""
+    return proxy_current_venv(venv) + "/bin/python"
+
 
 LAYOUT = {
     "config_dir": CONFIG_DIR,
