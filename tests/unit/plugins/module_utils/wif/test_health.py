@@ -19,30 +19,19 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.keyless.wif.plugins.filter import litellm_proxy_health, role_inputs
 from ansible_collections.keyless.wif.plugins.module_utils.wif import health, proxy_config
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import ValidationError
+from ansible_collections.keyless.wif.tests.unit.plugins.filter.proxy_settings import KEY, MODEL
+from ansible_collections.keyless.wif.tests.unit.plugins.filter.proxy_settings import SETTINGS as BASE_SETTINGS
 
 REPO = Path(__file__).resolve().parents[5]
 MODULE_UTILS = REPO / "plugins" / "module_utils"
 PACKAGE = "ansible_collections.keyless.wif.plugins.module_utils."
 FILTER = litellm_proxy_health.FilterModule().filters()["litellm_proxy_health"]
 ROLE_INPUTS = role_inputs.FilterModule().filters()["role_inputs"]
-KEY = "sk-" + "k" * 40
-MODEL = {"name": "gemini", "model": "vertex_ai/gemini-2.5-flash", "vertex_project": "wif-sandbox", "vertex_location": "us-central1"}
 HEALTH = {
     "litellm_proxy_health_check": True, "litellm_proxy_health_check_interval": "5min", "litellm_proxy_health_check_timeout": 30,
     "litellm_proxy_health_check_completion": True, "litellm_proxy_health_check_model": "", "litellm_proxy_health_textfile_dir": "",
 }
-SETTINGS = dict(HEALTH, **{
-    "litellm_proxy_state": "present", "litellm_proxy_master_key": KEY, "litellm_proxy_venv": "/opt/litellm",
-    "litellm_proxy_home": "/var/lib/litellm", "litellm_proxy_config_dir": "/etc/litellm",
-    "litellm_proxy_service_name": "litellm-proxy", "litellm_proxy_user": "litellm", "litellm_proxy_group": "litellm",
-    "litellm_proxy_remove_user": True, "litellm_proxy_vertex_credentials": "/etc/litellm/gcp.json",
-    "litellm_proxy_models": [MODEL], "litellm_proxy_listen_address": "127.0.0.1", "litellm_proxy_port": 4000,
-    "litellm_proxy_num_workers": 1, "litellm_proxy_readiness_timeout": 180, "litellm_proxy_tasks_max": 512,
-    "litellm_proxy_memory_max": "1G", "litellm_proxy_environment": {}, "litellm_proxy_ip_address_allow": [],
-    "litellm_proxy_wheelhouse": "", "litellm_proxy_pip_index_url": "", "litellm_proxy_requirements_file": "",
-    "litellm_proxy_packages": [], "litellm_proxy_python": "/usr/bin/python3", "litellm_proxy_pip_extra_args": "",
-    "litellm_proxy_litellm_settings": {}, "litellm_proxy_general_settings": {}, "litellm_proxy_validate_config": True,
-})
+SETTINGS = dict(BASE_SETTINGS, **HEALTH)
 
 
 def _imports(relative):
