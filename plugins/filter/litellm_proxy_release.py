@@ -8,13 +8,15 @@ DOCUMENTATION = r"""
 ---
 name: litellm_proxy_release
 short_description: The versioned virtualenv the litellm_proxy role installs a requirements set into
-version_added: 0.4.0
+version_added: 0.2.0
 description:
   - From the C(keyless.wif.litellm_proxy) role's variables and the text of the requirements file it installs, the
     release's paths (C(<litellm_proxy_venv>/releases/<sha256 of the text>)) and its pip command line
     (C(plugins/module_utils/wif/proxy_release.py)).
   - With C(litellm_proxy_require_hashes) true (the default) it fails, naming O(source), when a requirement is not
     pinned with C(==) or has no C(--hash=sha256:...).
+  - With C(litellm_proxy_prometheus) true (or C(prometheus) among the callbacks of C(litellm_proxy_litellm_settings)) it
+    fails when the requirements list no C(prometheus-client) (nor C(litellm[proxy-runtime])).
 author:
   - keyless.wif maintainers (@keyless-wif)
 options:
@@ -99,6 +101,12 @@ def litellm_proxy_release(settings, host_file, host_text="", role_text=""):
     if require_hashes:
         for number, rule in proxy_release.requirement_problems(text):
             raise AnsibleFilterError("%s: line %d %s; %s" % (source, number, rule, proxy_release.HASH_RULE))
+    if proxy_config.uses_prometheus({"litellm_settings": proxy_config.litellm_settings(settings)}) and not \
+            proxy_release.provides(text, proxy_config.PROMETHEUS_PACKAGE, ("litellm", "proxy-runtime")):
+        raise AnsibleFilterError(
+            "%s: lists no %s, which LiteLLM's Prometheus callback imports (litellm_proxy_prometheus, or prometheus in "
+            "litellm_proxy_litellm_settings callbacks); add a pinned %s line (LiteLLM 1.108.14 takes >=0.20.0,<1.0) or "
+            "set litellm_proxy_prometheus: false" % (source, proxy_config.PROMETHEUS_PACKAGE, proxy_config.PROMETHEUS_PACKAGE))
     result = proxy_release.release(settings["litellm_proxy_venv"], text)
     words = [result["pip"], "install", "--disable-pip-version-check", "--no-input"]
     if require_hashes:

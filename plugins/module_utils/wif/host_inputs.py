@@ -92,6 +92,11 @@ def check_litellm_proxy(variables):
     for key, variable in proxy_config.FALLBACKS:
         if key in litellm_settings:
             raise ValidationError("%s.%s" % (field("litellm_settings"), key), "must not be set (use %s)" % variable)
+    proxy_config.prometheus_enabled(variables)
+    callbacks = litellm_settings.get("callbacks")
+    if callbacks is not None and not isinstance(callbacks, list):
+        # LiteLLM takes a string as the path of one custom callback, so "prometheus" alone would not load it.
+        raise ValidationError("%s.callbacks" % field("litellm_settings"), "must be a list (for example [prometheus])")
     proxy_config.check_routing(variables)
     if "master_key" in inputs.mapping(field("general_settings"), var("general_settings")):
         raise ValidationError(field("general_settings"), "must not set master_key (use litellm_proxy_master_key)")

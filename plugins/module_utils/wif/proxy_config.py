@@ -19,6 +19,7 @@ import ipaddress
 import math
 import shlex
 
+from ansible_collections.keyless.wif.plugins.module_utils import inputs
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import ValidationError
 
 # config.yaml refers to the master key; the key itself is only in the 0600 EnvironmentFile.
@@ -39,6 +40,14 @@ READINESS_PATH = "/health/readiness"
 READINESS_DELAY = 2
 MODELS = "litellm_proxy_models"
 ROUTER = "litellm_proxy_router_settings"
+PROMETHEUS = "litellm_proxy_prometheus"
+# LiteLLM's Prometheus logger: litellm_settings callbacks "prometheus" mounts /metrics (behind the
+# proxy's key unless require_auth_for_metrics_endpoint: false); no licence check in 1.108.14
+# (litellm/integrations/prometheus.py). It imports prometheus_client, which only LiteLLM's
+# proxy-runtime extra requires (prometheus-client>=0.20.0,<1.0).
+PROMETHEUS_CALLBACK = "prometheus"
+PROMETHEUS_PACKAGE = "prometheus-client"
+CALLBACK_KEYS = ("callbacks", "success_callback", "failure_callback")
 # config.yaml router_settings key -> the role variable that fills it (Router(fallbacks=...,
 # context_window_fallbacks=...): a list of {model_name: [fallback model_name, ...]}).
 FALLBACKS = (("fallbacks", "litellm_proxy_fallbacks"),
@@ -97,9 +106,37 @@ def build_config(settings):
     router = router_settings(settings)
     if router:
         document["router_settings"] = router
-    document["litellm_settings"] = dict(settings.get("litellm_proxy_litellm_settings") or {})
+    document["litellm_settings"] = litellm_settings(settings)
     document["general_settings"] = general
     return document
+
+
+def litellm_settings(settings):
+    """config.yaml litellm_settings: litellm_proxy_litellm_settings, with the Prometheus callback
+    added to its callbacks when litellm_proxy_prometheus is on (and not listed already)."""
+    document = dict(settings.get("litellm_proxy_litellm_settings") or {})
+    if prometheus_enabled(settings):
+        callbacks = list(document.get("callbacks") or [])
+        if PROMETHEUS_CALLBACK not in callbacks:
+            callbacks.append(PROMETHEUS_CALLBACK)
+        document["callbacks"] = callbacks
+    return document
+
+
+def prometheus_enabled(settings):
+    """litellm_proxy_prometheus as a boolean (unset: off, for callers without the role's defaults)."""
+    value = settings.get(PROMETHEUS)
+    return False if value is None else inputs.boolean(PROMETHEUS, value)
+
+
+def uses_prometheus(config):
+    """Whether config.yaml loads LiteLLM's Prometheus logger (as LiteLLM's proxy_cli tells it)."""
+    settings = config.get("litellm_settings") or {}
+    for key in CALLBACK_KEYS:
+        value = settings.get(key)
+        if value == PROMETHEUS_CALLBACK or (isinstance(value, list) and PROMETHEUS_CALLBACK in value):
+            return True
+    return False
 
 
 def router_settings(settings):

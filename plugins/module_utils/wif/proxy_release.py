@@ -43,6 +43,8 @@ NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 EXTRAS_RE = r"(?:\[[A-Za-z0-9._, -]*\])?"
 PIN_RE = re.compile(r"(?P<name>%s)%s\s*==\s*(?P<version>[A-Za-z0-9.+!_-]+)\s*(?P<marker>;[^-]*)?(?P<rest>.*)"
                     % (NAME_RE.pattern, EXTRAS_RE))
+# Any requirement line's project name and extras (pinned or not).
+REQUIREMENT_RE = re.compile(r"(?P<name>%s)\s*(?:\[(?P<extras>[A-Za-z0-9._, -]*)\])?" % NAME_RE.pattern)
 HASH_RE = re.compile(r"--hash[= ]sha256:([0-9a-f]{64})")
 HASH_OPTION_RE = re.compile(r"--hash[= ]\S*")
 HASH_RULE = ('every requirement must be pinned with "==" and carry at least one "--hash=sha256:<64 hex digits>" '
@@ -97,6 +99,29 @@ def requirement_problems(text):
         if parsed is None:
             problems.append((number, "%s: %s" % (reason, line.split(" ", 1)[0][:60])))
     return problems
+
+
+def canonical_name(name):
+    """A project name as PEP 503 compares them (prometheus_client == Prometheus.Client == prometheus-client)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def provides(text, package, extra_of=None):
+    """Whether the requirements text installs PACKAGE: a line naming it, or (extra_of = (project, extra))
+    a line of project with that extra, which pulls it in."""
+    wanted = canonical_name(package)
+    for _number, line in logical_lines(text):
+        match = REQUIREMENT_RE.match(line)
+        if not match:
+            continue
+        name = canonical_name(match.group("name"))
+        if name == wanted:
+            return True
+        if extra_of and name == canonical_name(extra_of[0]):
+            extras = [canonical_name(item.strip()) for item in (match.group("extras") or "").split(",")]
+            if canonical_name(extra_of[1]) in extras:
+                return True
+    return False
 
 
 def requirements_text(packages):

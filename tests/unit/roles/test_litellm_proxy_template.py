@@ -3,7 +3,8 @@
 tests/unit/roles/litellm_proxy_golden/*.json hold the variables of a case and the config.yaml
 and EnvironmentFile the role's former Jinja templates (a model list and an environment built
 in Jinja) rendered for them. The templates are now one line over the litellm_proxy_config and
-litellm_proxy_service filters; they must render the same bytes.
+litellm_proxy_service filters; they must render the same bytes. The former templates had no
+Prometheus callback, so the cases set litellm_proxy_prometheus (added later, default true) to false.
 """
 
 from __future__ import annotations
