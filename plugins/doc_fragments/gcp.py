@@ -115,7 +115,9 @@ options:
         400 C(Service account ... does not exist.) for a new account, a 403 C(SERVICE_DISABLED) for an API that
         Service Usage already lists as enabled, and Service Usage's C(Another activation or deactivation is in
         progress) and error 160009.
-      - V(0) turns the waiting off. Falls back to E(GCP_CONSISTENCY_TIMEOUT).
+      - V(0) turns the waiting off; such an answer fails the task at once, and a service account the collection
+        has just created is not polled for (the create's own answer is returned).
+        Falls back to E(GCP_CONSISTENCY_TIMEOUT).
     type: float
     default: 120
   token_cache:

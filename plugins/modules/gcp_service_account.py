@@ -217,16 +217,17 @@ def run(module):
 
 def create(client, project, name, account_id, account):
     """Create the account, then wait until it is visible: IAM answers 404 for a new account for a while."""
+    created = None
     try:
-        client.request("POST", "iam", "v1/projects/%s/serviceAccounts" % project,
-                       body={"accountId": account_id, "serviceAccount": account},
-                       resource=name, action="create service account")
+        created = client.request("POST", "iam", "v1/projects/%s/serviceAccounts" % project,
+                                 body={"accountId": account_id, "serviceAccount": account},
+                                 resource=name, action="create service account")
     except GcpError as exc:
         # Created between our GET and POST (a retried request that had landed, or a concurrent
         # run): converge on the account that exists.
         if exc.google_status != "ALREADY_EXISTS":
             raise
-    return client.wait_visible("iam", "v1/" + name, resource=name, action="read new service account")
+    return client.wait_visible("iam", "v1/" + name, resource=name, action="read new service account", created=created)
 
 
 def finish(module, actions, account, ids, diff):

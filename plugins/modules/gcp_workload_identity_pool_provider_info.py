@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: gcp_workload_identity_pool_provider_info
 short_description: List the providers of a Google Cloud workload identity pool
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Lists the providers of a workload identity pool (IAM v1 C(providers.list)), every page.
   - A pool that does not exist has no providers; the answer is then an empty list, not an error.
@@ -93,7 +93,7 @@ def run(module):
             answer = module.client.request("GET", "iam", "v1/%s/providers" % pool, params=dict(query), resource=pool,
                                            action="list workload identity pool providers")
         except GcpError as exc:
-            if exc.is_not_found:
+            if module.client.absent(exc):
                 break
             raise
         for provider in answer.get("workloadIdentityPoolProviders", []):

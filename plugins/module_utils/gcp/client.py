@@ -55,7 +55,8 @@ class Landed(dict):
 class GcpClient:
     """Thin JSON-over-HTTP client: retries, error mapping, operations, IAM policies."""
 
-    def __init__(self, session, endpoints, retry_policy, request_timeout=30.0, warn=None, consistency=None):
+    def __init__(self, session, endpoints, retry_policy, request_timeout=30.0, warn=None, consistency=None,
+                 check_mode=False):
         self.session = session
         self.endpoints = endpoints
         self.retry = retry_policy
@@ -64,6 +65,7 @@ class GcpClient:
         self.consistency = consistency or ConsistencyWindow(0, clock=retry_policy.clock, sleep=retry_policy.sleep)
         self.writes = []      # (method, path) of every write that reached the server with 2xx
         self.retried = []     # (status, path) of retried answers, for results/debugging
+        self.check_mode = check_mode  # the task's --check: enabling an API before this was only predicted
         self._enabled_services = {}
 
     def url(self, service, path):
@@ -156,8 +158,8 @@ class GcpClient:
                                  "path": path, "wait": round(wait, 3), "reason": reason})
         return note
 
-    def _propagating_service(self, exc):
-        """A SERVICE_DISABLED answer for a service that Service Usage already lists as enabled."""
+    def _service_enabled(self, exc):
+        """For a SERVICE_DISABLED answer: whether Service Usage lists that service as enabled (None: no answer)."""
         found = service_disabled(exc)
         if not found:
             return None
@@ -171,22 +173,46 @@ class GcpClient:
                                       resource="%s/services/%s" % (consumer, service), action="read service",
                                       consistent=False)
             except GcpError:
-                return None
-            self._enabled_services[key] = answer.get("state") == "ENABLED"
-        if self._enabled_services[key]:
-            return "%s was enabled but has not propagated yet" % service
+                answer = None  # no answer: neither waited for nor taken as off; asked once a run
+            self._enabled_services[key] = None if answer is None else answer.get("state") == "ENABLED"
+        return self._enabled_services[key]
+
+    def _propagating_service(self, exc):
+        """A SERVICE_DISABLED answer for a service that Service Usage already lists as enabled."""
+        if self._service_enabled(exc):
+            return "%s was enabled but has not propagated yet" % service_disabled(exc)[0]
         return None
 
+    def absent(self, exc):
+        """True when a read's error means there is nothing there: 404, or in check mode an API not enabled yet.
+
+        In check mode the task that enables the API ran before this one, but only predicted; with
+        the API off (Service Usage says so) nothing of it exists yet.  Outside check mode that
+        SERVICE_DISABLED answer stays an error.
+        """
+        if not isinstance(exc, GcpError):
+            return False
+        if exc.is_not_found:
+            return True
+        return bool(self.check_mode and self._service_enabled(exc) is False)
+
     def get_or_none(self, service, path, resource=None, action="read"):
+        """GET ``path``; None when it is absent (see ``absent``)."""
         try:
             return self.request("GET", service, path, resource=resource, action=action)
         except GcpError as exc:
-            if exc.is_not_found:
+            if self.absent(exc):
                 return None
             raise
 
-    def wait_visible(self, service, path, resource=None, action="read"):
-        """GET a resource just created until it is visible (bounded by the consistency window)."""
+    def wait_visible(self, service, path, resource=None, action="read", created=None):
+        """GET a resource just created until it is visible (bounded by the consistency window).
+
+        With the window off (consistency_timeout 0) there is no poll: ``created``, the create's own
+        answer, is returned when there is one (a poll with no time to wait could only fail).
+        """
+        if created and self.consistency.timeout == 0:
+            return created
         return self.request("GET", service, path, resource=resource, action=action, wait_visible=True)
 
     # ---- long-running operations ------------------------------------------------------

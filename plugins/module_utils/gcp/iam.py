@@ -81,7 +81,7 @@ class IamPolicyTarget:
                                   action="read IAM policy of", write=False, wait_visible=self.missing == "wait",
                                   **options)
         except GcpError as exc:
-            if exc.is_not_found and self.missing == "empty":
+            if self.missing == "empty" and client.absent(exc):
                 return {}
             raise
 

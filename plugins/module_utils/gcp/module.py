@@ -165,8 +165,9 @@ class GcpModule:
             session = build_session(self.params, endpoints, warn=self.warn)
             policy = RetryPolicy(retries=self.params["retries"], max_total=self.params["retry_timeout"])
             window = ConsistencyWindow(self.params["consistency_timeout"])
+            # The real --check (self.check_mode is also set while a lost write's outcome is re-read).
             self._client = GcpClient(session, endpoints, policy, request_timeout=self.params["request_timeout"],
-                                     warn=self.warn, consistency=window)
+                                     warn=self.warn, consistency=window, check_mode=self._module.check_mode)
         return self._client
 
     def validate_common(self):

@@ -3,6 +3,11 @@
 Each test sets the emulator's consistency delays (or a fault) as Google behaves and fails on the
 code before the consistency work: there the first bindings after a create answered 400, a
 replayed DELETE failed on 404, and a landed setIamPolicy reported changed=false.
+
+The ``..._without_the_window_...`` tests turn the waiting off (``consistency_timeout: 0``, as the
+code before it did not wait) and show that the same delays then fail.  Replayed writes have no
+switch: tests/emulator/test_consistency.py ``test_commit_then_fail_applies_the_write_then_loses_the_answer``
+shows the raw answers a naive retry meets (404, FAILED_PRECONDITION, 409).
 """
 
 from __future__ import annotations
@@ -11,22 +16,48 @@ import time
 
 import pytest
 
-from .gcp_harness import PROJECT_ID, PROJECT_NUMBER
+from .gcp_harness import AWS_ACCOUNT, PROJECT_ID, PROJECT_NUMBER, federation_role_task
 
 SA_ID = "slow-sa"
 SA_EMAIL = "%s@%s.iam.gserviceaccount.com" % (SA_ID, PROJECT_ID)
 SA_MEMBER = "serviceAccount:" + SA_EMAIL
 POOL = {"pool_id": "slow-pool", "display_name": "slow"}
+# The delays of the sandbox and the molecule site scenario (tests/hosts/emulator-sandbox.yml).
+SITE_DELAYS = dict(service_account_visibility_seconds=5, iam_propagation_seconds=20, provider_propagation_seconds=10,
+                   service_enablement_seconds=5)
 
 
 def t(name, module, args, **extra):
     return dict({"name": name, "keyless.wif." + module: args}, **extra)
 
 
-
-
 def reasons(record):
     return [r.get("reason", "") for r in record["result"].get("retries_used", [])]
+
+
+def failed_tasks(result):
+    return [r["task"] for r in result.records if r.get("status") == "failed"]
+
+
+def federation():
+    return federation_role_task(gcp_federation_project=PROJECT_ID, gcp_federation_pool_id="slow-role",
+                                gcp_federation_aws_role_arns=["arn:aws:iam::%s:role/wif-bound-role" % AWS_ACCOUNT])
+
+
+def test_without_the_window_the_role_fails_at_the_site_delays(emu, play, delays, monkeypatch):
+    # Today's role with the waiting off fails where the role did before the consistency work; with
+    # it, the role converges at these delays (test_verify_propagation.py
+    # test_site_delays_first_run_converges_and_verifies).
+    monkeypatch.setenv("GCP_CONSISTENCY_TIMEOUT", "0")
+    delays(**SITE_DELAYS)
+    result = play([federation()], timeout=400)
+    assert result.rc != 0
+    assert failed_tasks(result) == ["keyless.wif.gcp_federation : Grant the service account the Vertex roles"], \
+        result.output[-4000:]
+    # The create itself succeeded: with 0 it is not polled for (and so not reported failed).
+    assert result["keyless.wif.gcp_federation : Create or update the service account AWS workloads impersonate"][
+        "status"] == "changed"
+    assert "does not exist" in result.output
 
 
 def test_bindings_right_after_a_create_wait_for_the_account_to_become_visible(emu, play, delays):
@@ -48,6 +79,24 @@ def test_bindings_right_after_a_create_wait_for_the_account_to_become_visible(em
     assert time.monotonic() - started >= 5
     policy = emu.state()["projects"][PROJECT_ID]["iam_policy"]
     assert any(b["role"] == "roles/aiplatform.user" and SA_MEMBER in b["members"] for b in policy["bindings"])
+
+
+def test_without_the_window_a_binding_right_after_a_create_fails(emu, play, delays):
+    delays(service_account_visibility_seconds=5)
+    started = time.monotonic()
+    result = play([
+        t("create", "gcp_service_account", {"account_id": SA_ID, "consistency_timeout": 0}),
+        t("project binding", "gcp_project_iam_member",
+          {"role": "roles/aiplatform.user", "members": [SA_MEMBER], "consistency_timeout": 0}, ignore_errors=True),
+    ])
+    # consistency_timeout 0 turns the waiting off: the create that succeeded is reported changed at once.
+    create = result["create"]
+    assert create["status"] == "changed", create["result"]
+    assert create["result"]["email"] == SA_EMAIL and not reasons(create)
+    rec = result["project binding"]
+    assert rec["status"] == "failed"
+    assert "does not exist" in rec["result"]["msg"]
+    assert time.monotonic() - started < 5 + 30
 
 
 def test_a_project_binding_naming_an_invisible_account_is_retried(emu, play, delays):
@@ -88,6 +137,50 @@ def test_a_delete_whose_answer_was_lost_is_a_change_not_a_failure(emu, play, how
     assert rec["status"] == "changed"
     assert rec["result"]["retries_used"]
     assert not [a for a in emu.state()["service_accounts"].values() if a.get("email") == SA_EMAIL and not a.get("_deleted")]
+
+
+@pytest.mark.parametrize("how", [503, "reset"])
+def test_a_pool_delete_whose_answer_was_lost_is_a_change(emu, play, how):
+    # The retried DELETE of a soft-deleted pool answers 400 FAILED_PRECONDITION: it had landed.
+    setup = play([t("create", "gcp_workload_identity_pool", POOL)])
+    assert setup.rc == 0, setup.output[-3000:]
+    emu.fault(method="DELETE", path="/workloadIdentityPools/[^/]+$", commit_then_fail=how)
+    result = play([t("delete", "gcp_workload_identity_pool", dict(POOL, state="absent"))])
+    assert result.rc == 0, result.output[-4000:]
+    rec = result["delete"]
+    assert rec["status"] == "changed"
+    assert rec["result"]["retries_used"]
+    assert next(iter(emu.state()["pools"].values()))["state"] == "DELETED"
+
+
+@pytest.mark.parametrize("how", [503, "reset"])
+def test_a_create_whose_answer_was_lost_is_a_change(emu, play, how):
+    # The retried create answers 409 ALREADY_EXISTS: it had landed.
+    emu.fault(route="iam.projects.serviceAccounts.create", commit_then_fail=how)
+    result = play([t("create", "gcp_service_account", {"account_id": SA_ID})])
+    assert result.rc == 0, result.output[-4000:]
+    rec = result["create"]
+    assert rec["status"] == "changed"
+    assert rec["result"]["email"] == SA_EMAIL and rec["result"]["retries_used"]
+    again = play([t("create", "gcp_service_account", {"account_id": SA_ID})])
+    assert again["create"]["status"] == "ok"
+    assert len([a for a in emu.state()["service_accounts"].values() if a.get("email") == SA_EMAIL]) == 1
+
+
+def test_a_write_that_timed_out_but_landed_is_a_change(emu, play):
+    # A real read timeout: every :disable answer comes after request_timeout, but the write lands.
+    setup = play([t("create", "gcp_service_account", {"account_id": SA_ID})])
+    assert setup.rc == 0, setup.output[-3000:]
+    emu.fault(method="POST", path=":disable$", latency_ms=2500, count=50)
+    result = play([t("disable", "gcp_service_account", {"account_id": SA_ID, "disabled": True, "request_timeout": 1,
+                                                           "retries": 2, "retry_timeout": 20})])
+    # Let the emulator finish the late attempts before the next test resets it.
+    time.sleep(3)
+    assert result.rc == 0, result.output[-4000:]
+    rec = result["disable"]
+    assert rec["status"] == "changed"
+    assert "Read timed out" in rec["result"]["write_landed_despite"]
+    assert rec["result"]["service_account"]["disabled"] is True
 
 
 def test_an_undelete_whose_answer_was_lost_is_a_change(emu, play):
@@ -151,6 +244,16 @@ def test_service_usage_busy_errors_are_retried(emu, play, kind):
     assert "aiplatform.googleapis.com" in str(services)
 
 
+@pytest.mark.parametrize("kind", ["in_progress", "160009"])
+def test_without_the_window_service_usage_busy_errors_fail(emu, play, kind):
+    emu.fault(route="serviceusage.services.batchEnable", service_usage_error=kind, count=2)
+    result = play([t("enable", "gcp_project_service", {"services": ["aiplatform.googleapis.com", "sts.googleapis.com"],
+                                                         "consistency_timeout": 0}, ignore_errors=True)])
+    rec = result["enable"]
+    assert rec["status"] == "failed"
+    assert ("Another activation or deactivation is in progress" if kind == "in_progress" else "160009") in rec["result"]["msg"]
+
+
 def test_check_mode_binding_on_a_predicted_account_predicts_instead_of_failing(emu, play):
     result = play([t("binding", "gcp_service_account_iam_member",
                      {"service_account": SA_ID, "role": "roles/iam.workloadIdentityUser",
@@ -174,6 +277,20 @@ def test_an_api_that_was_just_enabled_is_waited_for(emu, play, delays):
     rec = result["create"]
     assert rec["status"] == "changed"
     assert any("iam.googleapis.com was enabled but has not propagated yet" in reason for reason in reasons(rec)), rec["result"]
+
+
+def test_without_the_window_an_api_that_was_just_enabled_fails(emu, play, delays):
+    setup = play([t("disable", "gcp_project_service", {"services": ["iam.googleapis.com"], "state": "disabled"})])
+    assert setup.rc == 0, setup.output[-3000:]
+    delays(service_enablement_seconds=4)
+    result = play([
+        t("enable", "gcp_project_service", {"services": ["iam.googleapis.com"]}),
+        t("create", "gcp_service_account", {"account_id": SA_ID, "consistency_timeout": 0}, ignore_errors=True),
+    ])
+    assert result["enable"]["status"] == "changed"
+    rec = result["create"]
+    assert rec["status"] == "failed"
+    assert "HTTP 403" in rec["result"]["msg"] and "SERVICE_DISABLED" in str(rec["result"]["error_details"])
 
 
 def test_an_api_that_is_disabled_fails_at_once(emu, play):

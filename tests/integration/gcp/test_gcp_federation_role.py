@@ -128,6 +128,25 @@ def test_check_mode_on_a_fresh_project_predicts_what_apply_then_changes(emu, pla
     assert check["report"]["result"]["msg"] == apply["report"]["result"]["msg"]
 
 
+def test_check_mode_on_a_project_without_the_iam_api_predicts_what_apply_then_changes(emu, play):
+    """A truly fresh project (as the sandbox's): IAM is off, and check mode only predicts enabling it.
+
+    Before, the reads after that prediction failed: "List the pool's providers" answered 403 SERVICE_DISABLED.
+    """
+    off = play([{"name": "iam off", "keyless.wif.gcp_project_service": {
+        "project": PROJECT_ID, "services": ["iam.googleapis.com"], "state": "disabled"}}])
+    assert off.rc == 0, off.output[-4000:]
+    writes_before = len(emu.writes())
+    check = play([role_task(), report_task()], extra_args=("--check",))
+    assert check.rc == 0, check.output[-4000:]
+    assert len(emu.writes()) == writes_before
+    assert "keyless.wif.gcp_federation : Enable the APIs the flow needs" in changed_tasks(check)
+    apply = play([role_task(), report_task()])
+    assert apply.rc == 0, apply.output[-4000:]
+    assert changed_tasks(check) == changed_tasks(apply)
+    assert check["report"]["result"]["msg"] == apply["report"]["result"]["msg"]
+
+
 def test_on_a_project_without_the_iam_api_the_role_enables_it_before_reading_iam(emu, play):
     """As on a fresh project (and in the sandbox): IAM answers 403 SERVICE_DISABLED until enabled."""
     off = play([{"name": "iam off", "keyless.wif.gcp_project_service": {

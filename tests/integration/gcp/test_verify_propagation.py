@@ -33,8 +33,6 @@ def imds():
         server.stop()
 
 
-
-
 @pytest.fixture
 def credentials(emu, imds, tmp_path):
     md = imds.base_url
@@ -117,3 +115,11 @@ def test_without_waiting_today_s_verify_reports_a_right_binding_as_missing(emu, 
     result = play([federation(), verify(credentials, verify_propagation_timeout=0, verify_controller_check=False)])
     assert result.rc != 0
     assert "binding_missing" in result.output
+
+
+def test_without_waiting_today_s_verify_reports_a_new_provider_as_an_invalid_target(emu, play, delays, credentials):
+    # The twin for provider propagation: a provider STS does not know yet, no wait.
+    delays(provider_propagation_seconds=10)
+    result = play([federation(), verify(credentials, verify_propagation_timeout=0, verify_controller_check=False)])
+    assert result.rc != 0
+    assert "fails at hop sts_exchange (invalid_target)" in result.output, result.output[-6000:]

@@ -23,12 +23,12 @@ ENDPOINTS = {"iam": "http://emu", "cloudresourcemanager": "http://emu", "service
 SA = "litellm-vertex@wif-sandbox.iam.gserviceaccount.com"
 
 
-def make_client(answers, consistency_timeout=120.0):
+def make_client(answers, consistency_timeout=120.0, check_mode=False):
     clock = FakeClock()
     policy = RetryPolicy(retries=8, max_total=120.0, clock=clock.clock, sleep=clock.sleep, rand=lambda: 0.5)
     window = ConsistencyWindow(consistency_timeout, clock=clock.clock, sleep=clock.sleep)
     session = ScriptedSession(answers)
-    return GcpClient(session, ENDPOINTS, policy, consistency=window), session, clock
+    return GcpClient(session, ENDPOINTS, policy, consistency=window, check_mode=check_mode), session, clock
 
 
 def sa_missing():
@@ -114,6 +114,47 @@ def test_service_disabled_fails_at_once_when_the_api_really_is_disabled():
     with pytest.raises(GcpError) as info:
         client.request("GET", "iam", "v1/x")
     assert info.value.http_status == 403 and clock.sleeps == [] and len(session.calls) == 2
+
+
+def test_check_mode_reads_of_an_api_not_enabled_yet_find_nothing():
+    # In check mode the task enabling IAM was only predicted: a read of it finds nothing there.
+    client, session, clock = make_client([disabled("iam.googleapis.com"), ok({"state": "DISABLED"}),
+                                          disabled("iam.googleapis.com")], check_mode=True)
+    assert client.get_or_none("iam", "v1/projects/p/serviceAccounts/" + SA) is None
+    with pytest.raises(GcpError) as info:
+        client.request("GET", "iam", "v1/projects/p/locations/global/workloadIdentityPools/x/providers")
+    assert client.absent(info.value)
+    # Service Usage is asked once; nothing is waited for.
+    assert len(session.calls) == 3 and clock.sleeps == []
+
+
+def test_outside_check_mode_an_api_not_enabled_stays_an_error():
+    client, _session, _clock = make_client([disabled("iam.googleapis.com"), ok({"state": "DISABLED"})])
+    with pytest.raises(GcpError) as info:
+        client.get_or_none("iam", "v1/projects/p/serviceAccounts/" + SA)
+    assert info.value.http_status == 403 and not client.absent(info.value)
+
+
+def test_check_mode_does_not_hide_an_api_service_usage_calls_enabled_or_cannot_tell():
+    # Enabled (but still answering SERVICE_DISABLED after the window): an error, not "absent".
+    client, _session, _clock = make_client([disabled(), ok({"state": "ENABLED"})] + [disabled()] * 30,
+                                           consistency_timeout=3, check_mode=True)
+    with pytest.raises(GcpError):
+        client.get_or_none("iam", "v1/x")
+    # Service Usage itself failing: no guess either; nor a 403 that is not SERVICE_DISABLED.
+    client, _session, _clock = make_client([disabled(), google_error(403, "PERMISSION_DENIED", "no")], check_mode=True)
+    with pytest.raises(GcpError):
+        client.get_or_none("iam", "v1/x")
+    assert not client.absent(GcpError("denied", http_status=403, google_status="PERMISSION_DENIED"))
+
+
+def test_wait_visible_with_the_window_off_returns_the_create_s_answer():
+    client, session, _clock = make_client([], consistency_timeout=0)
+    assert client.wait_visible("iam", "v1/projects/p/serviceAccounts/" + SA, created={"email": SA}) == {"email": SA}
+    assert session.calls == []
+    client, session, _clock = make_client([google_error(404, "NOT_FOUND", "x"), ok({"email": SA})])
+    assert client.wait_visible("iam", "v1/projects/p/serviceAccounts/" + SA, created={"email": SA}) == {"email": SA}
+    assert len(session.calls) == 2
 
 
 def test_service_usage_busy_is_retried():
