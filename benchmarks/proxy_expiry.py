@@ -7,8 +7,9 @@ tokens and whose metadata servers rotate the instance credentials (tests/hosts/e
 --interval seconds to the proxy on --host (from inside that host's network namespace, the only
 place 127.0.0.1:4000 is the proxy), without restarting anything. It prints completions sent,
 failures (must be 0), and the token exchanges the emulator counted meanwhile, next to the
-number expected from the lifetimes. Exit status 1 when a completion failed or fewer than two
-token lifetimes were covered.
+number expected from the lifetimes, and how many new AWS instance credentials signed them.
+Exit status 1 when a completion failed, fewer than two token lifetimes were covered, fewer
+exchanges than lifetimes were counted, or the rotated instance credentials were not used.
 
     .venv/bin/python benchmarks/proxy_expiry.py --host sandbox-a [--duration 300] [--interval 2]
 """
@@ -16,6 +17,7 @@ token lifetimes were covered.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import subprocess
@@ -27,7 +29,17 @@ from pathlib import Path
 
 import yaml
 
-CONFIG = Path(__file__).resolve().parents[1] / "tests" / "hosts" / "emulator-sandbox.yml"
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "tests" / "hosts" / "emulator-sandbox.yml"
+WIFHOST = ROOT / "tests" / "hosts" / "wifhost"
+# The host layout's one home (plain constants: loaded from its file, no Ansible import needed).
+_spec = importlib.util.spec_from_file_location("host_layout", ROOT / "plugins" / "module_utils" / "wif" / "host_layout.py")
+host_layout = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(host_layout)
+
+# The proxy's health timer makes a token exchange of its own on each run (its credential check):
+# stopped while the benchmark counts the proxy's exchanges, started again afterwards.
+HEALTH_TIMER = host_layout.PROXY_SERVICE_NAME + "-health.timer"
 EMULATOR = "http://10.213.0.1:8470"
 MASTER_KEY = "sk-keyless-wif-sandbox-master-key-00000000000000000001"
 # google-auth refreshes a token once less than this much of its life is left
@@ -64,9 +76,11 @@ def emulator(path: str) -> dict:
         return json.load(resp)
 
 
-def exchanges() -> tuple[int, int]:
+def exchanges() -> tuple[int, int, int]:
+    """(STS exchanges, generateAccessToken calls, distinct AWS credentials seen) so far."""
     counters = emulator("/_emulator/stats").get("counters", {})
-    return int(counters.get("sts_token_exchanges", 0)), int(counters.get("generate_access_token", 0))
+    return (int(counters.get("sts_token_exchanges", 0)), int(counters.get("generate_access_token", 0)),
+            int(counters.get("aws_credentials_seen", 0)))
 
 
 def post(path: str, body: dict) -> dict:
@@ -76,8 +90,9 @@ def post(path: str, body: dict) -> dict:
         return json.load(resp)
 
 
-def completions(host: str, duration: float, interval: float, model: str) -> tuple[list[dict], float, int, int, str]:
-    """(results, elapsed, STS exchanges, generateAccessToken calls, client error) for one phase."""
+def completions(host: str, duration: float, interval: float, model: str) -> tuple[list[dict], float, tuple[int, ...], str]:
+    """(results, elapsed, (STS exchanges, generateAccessToken calls, AWS credentials first seen), client error)
+    for one phase."""
     before = exchanges()
     start = time.monotonic()
     # Bounded: the client stops after ``duration``; the timeout is a backstop.
@@ -88,7 +103,7 @@ def completions(host: str, duration: float, interval: float, model: str) -> tupl
     after = exchanges()
     results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     error = "" if proc.returncode == 0 else "client exited %d: %s" % (proc.returncode, proc.stderr[-500:])
-    return results, elapsed, after[0] - before[0], after[1] - before[1], error
+    return results, elapsed, tuple(a - b for a, b in zip(after, before, strict=True)), error
 
 
 def expected_exchanges(workers: int, elapsed: float, lifetime: float, calls: int) -> int:
@@ -98,7 +113,8 @@ def expected_exchanges(workers: int, elapsed: float, lifetime: float, calls: int
     return workers * math.ceil(elapsed / usable) if usable > 0 else calls
 
 
-def report(title: str, results: list[dict], elapsed: float, sts: int, impersonations: int, expected: int) -> list[dict]:
+def report(title: str, results: list[dict], elapsed: float, counts: tuple[int, ...], expected: int) -> list[dict]:
+    sts, impersonations, new_credentials = counts
     failures = [r for r in results if not r["ok"]]
     latencies = sorted(r["ms"] for r in results) or [0.0]
     print(title)
@@ -106,11 +122,21 @@ def report(title: str, results: list[dict], elapsed: float, sts: int, impersonat
     print("  failures:               %d" % len(failures))
     print("  STS token exchanges:    %d (expected about %d)" % (sts, expected))
     print("  generateAccessToken:    %d" % impersonations)
+    print("  new AWS credentials:    %d (instance credentials first used in an exchange in this phase)" % new_credentials)
     print("  latency ms p50/p95/max: %.0f / %.0f / %.0f" % (
         latencies[len(latencies) // 2], latencies[max(0, int(len(latencies) * 0.95) - 1)], latencies[-1]))
     for failure in failures[:5]:
         print("  failed: HTTP %s %s" % (failure["status"], failure["error"]))
     return failures
+
+
+def health_timer(host: str, action: str) -> bool:
+    """systemctl ACTION the health timer inside HOST (over wifhost's SSH); False when that failed."""
+    proc = subprocess.run([sys.executable, str(WIFHOST), "exec", host, "systemctl", action, HEALTH_TIMER],
+                          capture_output=True, text=True, timeout=60, check=False)
+    if proc.returncode:
+        print("  systemctl %s %s on %s failed: %s" % (action, HEALTH_TIMER, host, (proc.stderr or proc.stdout)[-300:]))
+    return proc.returncode == 0
 
 
 def main() -> int:
@@ -132,13 +158,25 @@ def main() -> int:
     # The metadata server offers new credentials once less than min(300 s, TTL/3) is left (docs/emulator.md).
     rotation = instance_ttl - min(300, instance_ttl / 3)
 
-    results, elapsed, sts, impersonations, error = completions(args.host, args.duration, args.interval, args.model)
+    if not health_timer(args.host, "stop"):
+        return 1
+    try:
+        return measure(args, lifetime, instance_ttl, rotation, tokens)
+    finally:
+        health_timer(args.host, "start")
+
+
+def measure(args: argparse.Namespace, lifetime: float, instance_ttl: float, rotation: float, tokens: dict) -> int:
+    """The expiry phase, then the control phase; 0 when both passed."""
+    results, elapsed, counts, error = completions(args.host, args.duration, args.interval, args.model)
     failures = report("proxy expiry benchmark on %s: token lifetime %.0f s (%.1f lifetimes), instance credentials TTL "
                       "%s s, new ones every %.0f s (%.1f rotations)"
                       % (args.host, lifetime, elapsed / lifetime, instance_ttl, rotation, elapsed / rotation),
-                      results, elapsed, sts, impersonations,
-                      expected_exchanges(args.workers, elapsed, lifetime, len(results)))
-    ok = not error and results and not failures and elapsed >= 2 * max(lifetime, rotation)
+                      results, elapsed, counts, expected_exchanges(args.workers, elapsed, lifetime, len(results)))
+    # A fresh token per lifetime at least, and rotated instance credentials in use (the phase's
+    # first set may have been seen before it, so one fewer than the rotations it spans).
+    ok = (not error and results and not failures and elapsed >= 2 * max(lifetime, rotation)
+          and counts[0] >= math.floor(elapsed / lifetime) and counts[2] >= math.floor(elapsed / rotation) - 1)
 
     if args.control_seconds:
         # Control: with tokens longer than google-auth's refresh threshold the proxy must reuse
@@ -146,13 +184,13 @@ def main() -> int:
         post("/_emulator/tokens", {"federated_token_seconds": 900, "service_account_token_seconds": 900})
         try:
             completions(args.host, min(args.interval * 2, 10), args.interval, args.model)  # let the stale token go
-            c_results, c_elapsed, c_sts, c_imp, c_error = completions(args.host, args.control_seconds, 1.0, args.model)
+            c_results, c_elapsed, c_counts, c_error = completions(args.host, args.control_seconds, 1.0, args.model)
         finally:
             post("/_emulator/tokens", {"federated_token_seconds": tokens["federated_token_seconds"],
                                        "service_account_token_seconds": tokens["service_account_token_seconds"]})
         c_expected = expected_exchanges(args.workers, c_elapsed, 900.0, len(c_results))
-        c_failures = report("control with 900 s tokens:", c_results, c_elapsed, c_sts, c_imp, c_expected)
-        ok = ok and not c_error and c_results and not c_failures and c_sts <= 2 * c_expected
+        c_failures = report("control with 900 s tokens:", c_results, c_elapsed, c_counts, c_expected)
+        ok = ok and not c_error and c_results and not c_failures and c_counts[0] <= 2 * c_expected
         error = error or c_error
     if error:
         print("  " + error)

@@ -100,6 +100,9 @@ def route(name: str, method: str, pattern: str, kind: str, auth: str, handler: H
 # Successful calls counted for GET /_emulator/stats (a replayed or reset answer still counts:
 # the server did the work).
 COUNTERS = ("sts_token_exchanges", "generate_access_token")
+# Also in counters: how many distinct AWS credentials (role session + expiry: one per minted set)
+# signed the subject tokens of successful exchanges, so that a run can see instance credentials rotate.
+AWS_CREDENTIALS_SEEN = "aws_credentials_seen"
 
 
 def reset_response() -> Response:
@@ -118,6 +121,7 @@ class App:
         self.faults: list[dict[str, Any]] = []
         self.stats: dict[str, dict[str, Any]] = {}
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+        self.aws_credentials: set[tuple[str, str]] = set()
         self.fault_seq = 0
         # Epoch seconds; tests replace it to let time pass without sleeping.
         self.clock: Callable[[], float] = time.time
@@ -186,15 +190,21 @@ class App:
     def count_success(self, counter: str) -> None:
         self.counters[counter] += 1
 
+    def note_aws_credentials(self, arn: str, expiration: datetime.datetime) -> None:
+        with self.lock:
+            self.aws_credentials.add((arn, expiration.isoformat()))
+
     def reset_counters(self) -> None:
         with self.lock:
             self.stats.clear()
             self.counters = dict.fromkeys(COUNTERS, 0)
+            self.aws_credentials.clear()
 
     def stats_snapshot(self) -> dict[str, Any]:
         with self.lock:
             routes = {k: json.loads(json.dumps(v)) for k, v in sorted(self.stats.items())}
             counters = dict(self.counters)
+            counters[AWS_CREDENTIALS_SEEN] = len(self.aws_credentials)
         totals: dict[str, int] = {"all": 0}
         for v in routes.values():
             totals[v["kind"]] = totals.get(v["kind"], 0) + v["count"]

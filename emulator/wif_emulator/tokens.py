@@ -253,6 +253,7 @@ def sts_token(app: App, req: Request, p: dict[str, str]) -> Response:
         "attributes": attrs, "scopes": scopes,
     }, lifetime)
     app.count_success("sts_token_exchanges")
+    app.note_aws_credentials(caller.arn, caller.expiration)
     return json_response({"access_token": token, "issued_token_type": ACCESS_TOKEN_TYPE,
                           "token_type": "Bearer", "expires_in": lifetime})
 

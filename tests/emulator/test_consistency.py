@@ -381,7 +381,8 @@ def test_tokens_expire_and_are_refused_as_expired(emu, clock, calls):
     assert _error(calls.vertex("ya29.c.emu-not-ours"))["details"][0]["reason"] == "ACCESS_TOKEN_TYPE_UNSUPPORTED"
 
     counters = calls.admin("GET", "/_emulator/stats").json()["counters"]
-    assert counters == {"sts_token_exchanges": 2, "generate_access_token": 1}
+    # Both exchanges were signed with the same instance credentials.
+    assert counters == {"sts_token_exchanges": 2, "generate_access_token": 1, "aws_credentials_seen": 1}
 
 
 def test_generate_access_token_lifetime_rules(emu, clock, calls):
@@ -433,6 +434,8 @@ def test_metadata_server_rotates_before_expiry_and_old_credentials_expire(emu, c
             "Received invalid AWS response of type ExpiredToken with error message: "
             f"{aws.MSG_EXPIRED_TOKEN}")}
         assert calls.exchange().status_code == 200  # the rotated credentials work
+        # The old credentials (one exchange passed) and the rotated ones: two distinct sets.
+        assert calls.admin("GET", "/_emulator/stats").json()["counters"]["aws_credentials_seen"] == 2
     finally:
         md.stop()
 
