@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 name: aws_account_id
 short_description: The AWS account ID of an ARN
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Returns the 12-digit account of an IAM role, STS assumed-role or IAM user ARN.
   - The C(keyless.wif.site) playbook picks each host's audience with it from the C(gcp_federation_audiences)

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 name: external_account_config
 short_description: The external_account credential JSON of the external_account role, as a dict
-version_added: 0.3.0
+version_added: 0.1.0
 description:
   - Builds the credential document google-auth and LiteLLM load to exchange a host's AWS identity for Google
     credentials, from the C(keyless.wif.external_account) role's variables.

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 name: gcp_federation_plan
 short_description: Check the gcp_federation role's variables and plan the Google side
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Checks every variable of the C(keyless.wif.gcp_federation) role with the rules the GCP modules apply, before
     the role makes any change, and fails naming the variable and the rule.

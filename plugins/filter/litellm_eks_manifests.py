@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 name: litellm_eks_manifests
 short_description: The Kubernetes manifests of the litellm_eks role (a keyless LiteLLM proxy on EKS)
-version_added: 0.3.0
+version_added: 0.1.0
 description:
   - Builds, from the C(keyless.wif.litellm_eks) role's variables, the manifests in apply order
     (C(plugins/module_utils/wif/eks_manifests.py)) a Namespace (when C(litellm_eks_manage_namespace)), a ServiceAccount

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 name: litellm_proxy_config
 short_description: The LiteLLM proxy's config.yaml of the litellm_proxy role, as a dict
-version_added: 0.3.0
+version_added: 0.1.0
 description:
   - Builds the C(config.yaml) document of the C(keyless.wif.litellm_proxy) role from its variables, with
     C(model_list) (one C(vertex_ai/) entry per model of C(litellm_proxy_models), its C(vertex_credentials) defaulting to

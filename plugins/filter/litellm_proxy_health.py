@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 name: litellm_proxy_health
 short_description: The health timer values the litellm_proxy role derives from its variables
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - From the C(keyless.wif.litellm_proxy) role's variables, the health unit and timer names, the module_utils files the
     host runs the check with, and the C(ExecStart=) and C(ExecStopPost=) command lines (C(plugins/module_utils/wif/health.py)).

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 name: litellm_proxy_release_prune
 short_description: The old LiteLLM proxy virtualenvs to remove
-version_added: 0.4.0
+version_added: 0.2.0
 description:
   - From the releases found under C(<litellm_proxy_venv>/releases), the paths to remove so that at most O(keep)
     releases remain besides the current one; the newest (by the mtime of their C(.installed) marker, touched when a

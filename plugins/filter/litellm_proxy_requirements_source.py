@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 name: litellm_proxy_requirements_source
 short_description: The requirements file on the host the litellm_proxy role installs from, if any
-version_added: 0.3.0
+version_added: 0.1.0
 description:
   - C(litellm_proxy_requirements_file) when set; otherwise the wheelhouse's own requirements file when the host has
     it; otherwise an empty string (the role then writes C(litellm_proxy_packages) or its pinned C(requirements.txt)).

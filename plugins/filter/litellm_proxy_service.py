@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 name: litellm_proxy_service
 short_description: The install and service values the litellm_proxy role derives from its variables
-version_added: 0.3.0
+version_added: 0.1.0
 description:
   - From the C(keyless.wif.litellm_proxy) role's variables, the pip source arguments, the readiness probe and the
     service's EnvironmentFile (C(plugins/module_utils/wif/proxy_config.py)).

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 name: role_inputs
 short_description: Check a host role's variables before it changes anything
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Checks the variables of the C(keyless.wif.external_account), C(keyless.wif.litellm_proxy) or C(keyless.wif.verify)
     role on the controller, and fails naming the variable and the rule it breaks. Secret values are never shown.

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 name: wif_propagation_verdict
 short_description: Why a credential check that waited for IAM propagation still fails
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Takes a M(keyless.wif.wif_credentials_check) result and says, for a C(binding_missing) diagnosis, whether the
     controller sees the caller's C(principalSet) in the service account's C(roles/iam.workloadIdentityUser)

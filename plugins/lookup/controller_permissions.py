@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 name: controller_permissions
 short_description: The exact IAM permissions the keyless.wif controller needs
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - Returns the sorted IAM permissions the identity that runs the collection's Google side needs, for least privilege
     (a custom role holding exactly these lets C(keyless.wif.gcp_federation) converge).

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 name: host_layout
 short_description: Default paths, names and port of the keyless.wif host roles
-version_added: 0.3.0
+version_added: 0.1.0
 description:
   - Returns the collection's defaults for where the C(keyless.wif.external_account), C(keyless.wif.litellm_proxy) and
     C(keyless.wif.verify) roles put things on a host, so that every role uses the same value.

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: gcp_project_custom_role
 short_description: Manage a project-level IAM custom role
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - Creates, updates, deletes and undeletes a custom role of a project (IAM v1 C(projects.roles)).
   - The role holds exactly O(permissions); a change is one C(patch) whose C(updateMask) lists the changed fields.
