@@ -115,5 +115,5 @@ def test_no_plugin_is_listed_in_two_releases():
     seen = {}
     for version in sorted(_releases(), key=_version):
         for key in _listed(_releases()[version]):
-            assert key not in seen, "%s %s is listed in %s and %s" % (key + (seen.get(key), version))
+            assert key not in seen, "%s %s is listed in %s and %s" % (*key, seen.get(key), version)
             seen[key] = version
