@@ -6,6 +6,9 @@ itself keyless: AWS credentials -> STS -> generateAccessToken) with the token ca
 For each no-op run it prints the emulator's reads, writes and token exchanges (STS calls), the
 wall time and its ratio to the same number of ansible.builtin.ping tasks run in the same way.
 Targets: reads = resources (one per task), 0 writes, 1 exchange per play with the cache.
+Two references show where a task's time goes: the same number of tasks of one keyless.wif module
+(ansible-core builds each distinct module's payload once per run) and of as many distinct
+ansible.builtin modules.
 Starts the emulator in-process on 127.0.0.1 and stops by itself.
 
     .venv/bin/python benchmarks/google_side.py [--repeat N] [--json]
@@ -108,6 +111,34 @@ def external_account_file(workdir: Path) -> Path:
     return path
 
 
+def write_play(path: Path, tasks: list[dict], **play: object) -> Path:
+    path.write_text(json.dumps([dict({"name": path.stem, "hosts": "localhost", "gather_facts": False}, tasks=tasks, **play)]))
+    return path
+
+
+def baselines(workdir: Path, base: str, tasks: int) -> dict[str, list[dict]]:
+    """Where a no-op task's time goes: TASKS tasks of one keyless.wif module (ansible-core builds
+    a module's payload once per run, so this is the per-task cost alone), and TASKS distinct
+    ansible.builtin modules (each built once, as the set-up's TASKS distinct modules are)."""
+    one_module = write_play(workdir / "one_module.yml", [{"keyless.wif.gcp_project_info": {}}] * tasks, module_defaults={
+        "keyless.wif.gcp_project_info": {"project": PROJECT_ID, "auth_kind": "accesstoken", "access_token": TOKEN,
+                                         "endpoints": {"cloudresourcemanager": base}}})
+    target = workdir / "baseline-target"
+    target.write_text("x\n")
+    builtins = [{"ansible.builtin.ping": {}}, {"ansible.builtin.stat": {"path": str(target)}},
+                {"ansible.builtin.slurp": {"src": str(target)}}, {"ansible.builtin.find": {"paths": [str(workdir)]}},
+                {"ansible.builtin.file": {"path": str(target), "state": "file"}},
+                {"ansible.builtin.getent": {"database": "passwd", "key": "root"}},
+                {"ansible.builtin.command": {"argv": ["true"]}, "changed_when": False},
+                {"ansible.builtin.tempfile": {"state": "directory", "path": str(workdir)}},
+                {"ansible.builtin.lineinfile": {"path": str(target), "line": "x"}}]
+    if tasks > len(builtins):
+        raise SystemExit("the benchmark playbook has more tasks than the builtin baseline")
+    distinct = write_play(workdir / "distinct_builtins.yml", builtins[:tasks])
+    return {"%d x keyless.wif.gcp_project_info (one module)" % tasks: [{"seconds": run(one_module, workdir, [])}],
+            "%d distinct ansible.builtin modules" % tasks: [{"seconds": run(distinct, workdir, [])}]}
+
+
 def noop_run(base: str, workdir: Path, extra: list[str], env_extra: dict[str, str]) -> dict:
     admin(base, "POST", "reset", {})  # counters only; the state stays
     seconds = run(PLAYBOOK, workdir, extra, env_extra)
@@ -133,6 +164,7 @@ def main() -> int:
         link.symlink_to(ROOT)
         server = EmulatorServer(CONFIG).start()
         results: dict[str, list[dict]] = {}
+        reference: dict[str, list[dict]] = {}
         try:
             base = server.base_url
             endpoint = ["-e", "gcp_endpoint=%s" % base]
@@ -156,6 +188,8 @@ def main() -> int:
                         for entry in (workdir / "tokens").glob("*"):
                             entry.unlink()  # each play starts without a cached token
                     results.setdefault(name, []).append(noop_run(base, workdir, extra, env_extra))
+                for name, runs in baselines(workdir, base, tasks).items():
+                    reference.setdefault(name, []).extend(runs)
         finally:
             server.stop()
         pings = workdir / "ping.yml"
@@ -179,6 +213,11 @@ def main() -> int:
                                                          "%d/play" % last["exchanges"], seconds / ping_time))
         figures["variants"][name] = dict(last, seconds=seconds, ratio=seconds / ping_time)
         ok = ok and last["writes"] == 0
+    print("  where the time goes (same emulator, accesstoken):")
+    for name, runs in reference.items():
+        seconds = statistics.median(r["seconds"] for r in runs)
+        print("    %-52s %8.2f %8.2f" % (name, seconds, seconds / ping_time))
+        figures["variants"][name] = {"seconds": seconds, "ratio": seconds / ping_time}
     print("  no-op reads by API method (external_account):")
     for key, count in results["external_account"][-1]["routes"].items():
         print("    %-64s %3d" % (key, count))
