@@ -101,12 +101,8 @@ def litellm_proxy_release(settings, host_file, host_text="", role_text=""):
     if require_hashes:
         for number, rule in proxy_release.requirement_problems(text):
             raise AnsibleFilterError("%s: line %d %s; %s" % (source, number, rule, proxy_release.HASH_RULE))
-    if proxy_config.uses_prometheus({"litellm_settings": proxy_config.litellm_settings(settings)}) and not \
-            proxy_release.provides(text, proxy_config.PROMETHEUS_PACKAGE, ("litellm", "proxy-runtime")):
-        raise AnsibleFilterError(
-            "%s: lists no %s, which LiteLLM's Prometheus callback imports (litellm_proxy_prometheus, or prometheus in "
-            "litellm_proxy_litellm_settings callbacks); add a pinned %s line (LiteLLM 1.108.14 takes >=0.20.0,<1.0) or "
-            "set litellm_proxy_prometheus: false" % (source, proxy_config.PROMETHEUS_PACKAGE, proxy_config.PROMETHEUS_PACKAGE))
+    if proxy_release.prometheus_client_missing(settings, text):
+        raise AnsibleFilterError("%s: lists no prometheus-client; %s" % (source, proxy_release.PROMETHEUS_RULE))
     result = proxy_release.release(settings["litellm_proxy_venv"], text)
     words = [result["pip"], "install", "--disable-pip-version-check", "--no-input"]
     if require_hashes:

@@ -129,9 +129,9 @@ def prometheus_enabled(settings):
     return False if value is None else inputs.boolean(PROMETHEUS, value)
 
 
-def uses_prometheus(config):
-    """Whether config.yaml loads LiteLLM's Prometheus logger (as LiteLLM's proxy_cli tells it)."""
-    settings = config.get("litellm_settings") or {}
+def uses_prometheus(litellm_settings_document):
+    """Whether config.yaml's litellm_settings load LiteLLM's Prometheus logger (as LiteLLM's proxy_cli tells it)."""
+    settings = litellm_settings_document or {}
     for key in CALLBACK_KEYS:
         value = settings.get(key)
         if value == PROMETHEUS_CALLBACK or (isinstance(value, list) and PROMETHEUS_CALLBACK in value):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+from ansible_collections.keyless.wif.plugins.module_utils.wif import proxy_config
 from ansible_collections.keyless.wif.plugins.module_utils.wif.host_layout import PROXY_CURRENT_LINK, PROXY_RELEASES_DIR
 
 RELEASES_DIR = PROXY_RELEASES_DIR
@@ -40,17 +41,25 @@ DEFAULT_KEEP = 2
 ID_LENGTH = 16
 
 NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
-EXTRAS_RE = r"(?:\[[A-Za-z0-9._, -]*\])?"
+EXTRAS_CLASS = r"[A-Za-z0-9._, -]*"
+EXTRAS_RE = r"(?:\[%s\])?" % EXTRAS_CLASS
 PIN_RE = re.compile(r"(?P<name>%s)%s\s*==\s*(?P<version>[A-Za-z0-9.+!_-]+)\s*(?P<marker>;[^-]*)?(?P<rest>.*)"
                     % (NAME_RE.pattern, EXTRAS_RE))
 # Any requirement line's project name and extras (pinned or not).
-REQUIREMENT_RE = re.compile(r"(?P<name>%s)\s*(?:\[(?P<extras>[A-Za-z0-9._, -]*)\])?" % NAME_RE.pattern)
+REQUIREMENT_RE = re.compile(r"(?P<name>%s)\s*(?:\[(?P<extras>%s)\])?" % (NAME_RE.pattern, EXTRAS_CLASS))
 HASH_RE = re.compile(r"--hash[= ]sha256:([0-9a-f]{64})")
 HASH_OPTION_RE = re.compile(r"--hash[= ]\S*")
 HASH_RULE = ('every requirement must be pinned with "==" and carry at least one "--hash=sha256:<64 hex digits>" '
              '(pip install --require-hashes, because LiteLLM 1.82.7 and 1.82.8 shipped a credential stealer, BerriAI '
              '#24512); generate the hashes with pip-compile --generate-hashes or scripts/pin-proxy-requirements, or set '
              'litellm_proxy_require_hashes: false to accept unhashed requirements')
+
+
+# LiteLLM's extra that pulls prometheus-client in (litellm 1.108.14: prometheus-client>=0.20.0,<1.0).
+PROMETHEUS_EXTRA = ("litellm", "proxy-runtime")
+PROMETHEUS_RULE = ("LiteLLM's Prometheus callback imports prometheus-client (litellm_proxy_prometheus, or prometheus in "
+                   "litellm_proxy_litellm_settings callbacks); add a pinned prometheus-client line (LiteLLM 1.108.14 "
+                   "takes >=0.20.0,<1.0) or set litellm_proxy_prometheus: false")
 
 
 def logical_lines(text):
@@ -122,6 +131,13 @@ def provides(text, package, extra_of=None):
             if canonical_name(extra_of[1]) in extras:
                 return True
     return False
+
+
+def prometheus_client_missing(settings, text):
+    """Whether LiteLLM's Prometheus callback is on (litellm_proxy_prometheus, or listed in
+    litellm_proxy_litellm_settings) while the requirements text installs no prometheus-client."""
+    return (proxy_config.uses_prometheus(proxy_config.litellm_settings(settings))
+            and not provides(text, proxy_config.PROMETHEUS_PACKAGE, PROMETHEUS_EXTRA))
 
 
 def requirements_text(packages):

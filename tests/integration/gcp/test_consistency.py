@@ -35,6 +35,19 @@ def reasons(record):
     return [r.get("reason", "") for r in record["result"].get("retries_used", [])]
 
 
+def disable_iam(play):
+    setup = play([t("disable", "gcp_project_service", {"services": ["iam.googleapis.com"], "state": "disabled"})])
+    assert setup.rc == 0, setup.output[-3000:]
+
+
+def enable_iam_then_create(play, delays, create, **extra):
+    """IAM off, then one play: enable it (it answers SERVICE_DISABLED for 4 s more) and create an account."""
+    disable_iam(play)
+    delays(service_enablement_seconds=4)
+    return play([t("enable", "gcp_project_service", {"services": ["iam.googleapis.com"]}),
+                 t("create", "gcp_service_account", create, **extra)])
+
+
 def failed_tasks(result):
     return [r["task"] for r in result.records if r.get("status") == "failed"]
 
@@ -266,13 +279,7 @@ def test_check_mode_binding_on_a_predicted_account_predicts_instead_of_failing(e
 
 
 def test_an_api_that_was_just_enabled_is_waited_for(emu, play, delays):
-    setup = play([t("disable", "gcp_project_service", {"services": ["iam.googleapis.com"], "state": "disabled"})])
-    assert setup.rc == 0, setup.output[-3000:]
-    delays(service_enablement_seconds=4)
-    result = play([
-        t("enable", "gcp_project_service", {"services": ["iam.googleapis.com"]}),
-        t("create", "gcp_service_account", {"account_id": SA_ID}),
-    ])
+    result = enable_iam_then_create(play, delays, {"account_id": SA_ID})
     assert result.rc == 0, result.output[-4000:]
     rec = result["create"]
     assert rec["status"] == "changed"
@@ -280,13 +287,7 @@ def test_an_api_that_was_just_enabled_is_waited_for(emu, play, delays):
 
 
 def test_without_the_window_an_api_that_was_just_enabled_fails(emu, play, delays):
-    setup = play([t("disable", "gcp_project_service", {"services": ["iam.googleapis.com"], "state": "disabled"})])
-    assert setup.rc == 0, setup.output[-3000:]
-    delays(service_enablement_seconds=4)
-    result = play([
-        t("enable", "gcp_project_service", {"services": ["iam.googleapis.com"]}),
-        t("create", "gcp_service_account", {"account_id": SA_ID, "consistency_timeout": 0}, ignore_errors=True),
-    ])
+    result = enable_iam_then_create(play, delays, {"account_id": SA_ID, "consistency_timeout": 0}, ignore_errors=True)
     assert result["enable"]["status"] == "changed"
     rec = result["create"]
     assert rec["status"] == "failed"
@@ -294,8 +295,7 @@ def test_without_the_window_an_api_that_was_just_enabled_fails(emu, play, delays
 
 
 def test_an_api_that_is_disabled_fails_at_once(emu, play):
-    setup = play([t("disable", "gcp_project_service", {"services": ["iam.googleapis.com"], "state": "disabled"})])
-    assert setup.rc == 0, setup.output[-3000:]
+    disable_iam(play)
     started = time.monotonic()
     result = play([t("create", "gcp_service_account", {"account_id": SA_ID}, ignore_errors=True)])
     rec = result["create"]

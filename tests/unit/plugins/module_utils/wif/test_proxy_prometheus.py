@@ -32,7 +32,7 @@ def test_prometheus_adds_its_callback_once_after_the_user_s():
 def test_prometheus_off_or_unset_adds_nothing(off):
     settings = dict(SETTINGS, litellm_proxy_prometheus=off)
     assert "callbacks" not in proxy_config.build_config(settings)["litellm_settings"]
-    assert proxy_config.uses_prometheus(proxy_config.build_config(settings)) is False
+    assert proxy_config.uses_prometheus(proxy_config.build_config(settings)["litellm_settings"]) is False
 
 
 def test_the_user_s_other_litellm_settings_are_kept():
@@ -50,7 +50,7 @@ def test_the_user_s_other_litellm_settings_are_kept():
     ({}, False),
 ])
 def test_uses_prometheus_reads_every_key_litellm_reads(settings, expected):
-    assert proxy_config.uses_prometheus({"litellm_settings": settings}) is expected
+    assert proxy_config.uses_prometheus(settings) is expected
 
 
 @pytest.mark.parametrize(("change", "field", "rule"), [
