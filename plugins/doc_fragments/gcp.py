@@ -173,6 +173,12 @@ notes:
     undelete answering C(FAILED_PRECONDITION), a C(setIamPolicy) meeting its own new etag), the task re-reads and
     reports the change. When the retries run out, the module re-reads the resource and, if the change is in place,
     succeeds with C(changed=true) and C(write_landed_despite) naming the error.
+  - On the local connection with the controller's own Python (a play on C(localhost) or a task delegated to it, with
+    C(ansible_python_interpreter) the controller's, as for the implicit localhost), and without become or async, the
+    module runs inside the worker process Ansible forks for the task, through its action plugin. No module payload
+    is built and no module process started. The arguments, validation, environment, check and diff mode and the
+    result are the same as in a module process. Set the variable C(keyless_wif_gcp_in_process=false) to run it as
+    a module process anyway; C(-vvv) prints which way each task ran.
 """
 
     ATTRIBUTES = r"""
@@ -183,6 +189,10 @@ attributes:
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    support: full
+    details: On a local connection with the controller's Python, the whole module runs in the task's worker process.
   action_group:
     description: Use C(group/keyless.wif.gcp) in C(module_defaults) to set defaults for this module.
     support: full
@@ -203,6 +213,10 @@ attributes:
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    support: full
+    details: On a local connection with the controller's Python, the whole module runs in the task's worker process.
   action_group:
     description: Use C(group/keyless.wif.gcp) in C(module_defaults) to set defaults for this module.
     support: full

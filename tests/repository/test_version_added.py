@@ -15,8 +15,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 CHANGELOG = REPO / "changelogs/changelog.yaml"
 # Plugin directories whose files carry their own DOCUMENTATION. action/ shares its module's
-# documentation, doc_fragments/ and module_utils/ are no plugins of their own.
-NOT_DOCUMENTED = {"action", "doc_fragments", "module_utils"}
+# documentation, doc_fragments/, module_utils/ and plugin_utils/ are no plugins of their own.
+NOT_DOCUMENTED = {"action", "doc_fragments", "module_utils", "plugin_utils"}
 # Jinja2 plugin files can define several plugins; antsibull-changelog lists each name.
 MULTI_NAME = {"filter": "filters", "test": "tests"}
 

@@ -23,6 +23,7 @@ from ansible_collections.keyless.wif.plugins.module_utils.gcp.client import GcpC
 from ansible_collections.keyless.wif.plugins.module_utils.gcp.consistency import ConsistencyWindow
 from ansible_collections.keyless.wif.plugins.module_utils.gcp.errors import GcpAuthError, GcpError
 from ansible_collections.keyless.wif.plugins.module_utils.gcp.iam import apply_bindings, binding_view
+from ansible_collections.keyless.wif.plugins.module_utils.gcp.in_process import InProcessModule, active_args
 from ansible_collections.keyless.wif.plugins.module_utils.gcp.retry import RetryPolicy
 from ansible_collections.keyless.wif.plugins.module_utils.wif.names import EMAIL_RE, is_service_account_email, service_account_email
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import (
@@ -124,6 +125,14 @@ def make_diff(before, after, fields=None):
     return {"before": pick(before), "after": pick(after)}
 
 
+def _ansible_module(**kwargs):
+    """An AnsibleModule in a module process; in the controller's worker (gcp_action), its stand-in."""
+    args = active_args()
+    if args is None:
+        return AnsibleModule(**kwargs)
+    return InProcessModule(args, **kwargs)
+
+
 # --------------------------------------------------------------------------------------
 # Module base class
 # --------------------------------------------------------------------------------------
@@ -135,7 +144,7 @@ class GcpModule:
         spec = gcp_argument_spec()
         spec.update(argument_spec or {})
         kwargs.setdefault("supports_check_mode", True)
-        self._module = AnsibleModule(
+        self._module = _ansible_module(
             argument_spec=spec,
             required_if=list(GCP_REQUIRED_IF) + list(required_if or []),
             mutually_exclusive=list(GCP_MUTUALLY_EXCLUSIVE) + list(mutually_exclusive or []),

@@ -183,6 +183,9 @@ def run_play(emu: Emulator, tmp_path: Path, tasks: list[dict[str, Any]], *, defa
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
         "ANSIBLE_FORKS": str(max(5, lanes)),
     })
+    if os.environ.get("KEYLESS_TEST_GCP_MODULE_PROCESSES") == "1":
+        # Every module in its own process, as on a remote or become connection (scripts/test units).
+        extra_args = ("-e", "keyless_wif_gcp_in_process=false", *extra_args)
     proc = subprocess.run([ANSIBLE_PLAYBOOK, "-i", str(inventory), str(playbook), *extra_args],
                           capture_output=True, text=True, env=env, timeout=timeout, check=False)
     output = proc.stdout + proc.stderr
