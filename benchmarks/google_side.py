@@ -6,6 +6,8 @@ itself keyless: AWS credentials -> STS -> generateAccessToken) with the token ca
 For each no-op run it prints the emulator's reads, writes and token exchanges (STS calls), the
 wall time and its ratio to the same number of ansible.builtin.ping tasks run in the same way.
 Targets: reads = resources (one per task), 0 writes, 1 exchange per play with the cache.
+On the local connection with the controller's Python, the modules run in the task's worker
+process (plugin_utils/gcp_action.py); one variant runs them as module processes instead.
 Two references show where a task's time goes: the same number of tasks of one keyless.wif module
 (ansible-core builds each distinct module's payload once per run) and of as many distinct
 ansible.builtin modules.
@@ -120,7 +122,8 @@ def baselines(workdir: Path, base: str, tasks: int) -> dict[str, list[dict]]:
     """Where a no-op task's time goes: TASKS tasks of one keyless.wif module (ansible-core builds
     a module's payload once per run, so this is the per-task cost alone), and TASKS distinct
     ansible.builtin modules (each built once, as the set-up's TASKS distinct modules are)."""
-    one_module = write_play(workdir / "one_module.yml", [{"keyless.wif.gcp_project_info": {}}] * tasks, module_defaults={
+    one_module = write_play(workdir / "one_module.yml", [{"keyless.wif.gcp_project_info": {}}] * tasks,
+                            vars={"keyless_wif_gcp_in_process": False}, module_defaults={
         "keyless.wif.gcp_project_info": {"project": PROJECT_ID, "auth_kind": "accesstoken", "access_token": TOKEN,
                                          "endpoints": {"cloudresourcemanager": base}}})
     target = workdir / "baseline-target"
@@ -135,7 +138,7 @@ def baselines(workdir: Path, base: str, tasks: int) -> dict[str, list[dict]]:
     if tasks > len(builtins):
         raise SystemExit("the benchmark playbook has more tasks than the builtin baseline")
     distinct = write_play(workdir / "distinct_builtins.yml", builtins[:tasks])
-    return {"%d x keyless.wif.gcp_project_info (one module)" % tasks: [{"seconds": run(one_module, workdir, [])}],
+    return {"%d x keyless.wif.gcp_project_info (one module, module processes)" % tasks: [{"seconds": run(one_module, workdir, [])}],
             "%d distinct ansible.builtin modules" % tasks: [{"seconds": run(distinct, workdir, [])}]}
 
 
@@ -181,6 +184,9 @@ def main() -> int:
                 ("accesstoken", [*endpoint, "-e", "gcp_access_token=%s" % TOKEN], {}),
                 ("external_account", external, dict(aws_env, GCP_TOKEN_CACHE="true")),
                 ("external_account, token_cache=false", external, dict(aws_env, GCP_TOKEN_CACHE="false")),
+                # The same play with every module in its own process (before the in-process action plugin).
+                ("accesstoken, module processes", [*endpoint, "-e", "gcp_access_token=%s" % TOKEN,
+                                                   "-e", "keyless_wif_gcp_in_process=false"], {}),
             ]
             for _round in range(args.repeat):
                 for name, extra, env_extra in variants:
