@@ -22,6 +22,7 @@ import os
 import sys
 import traceback
 
+from ansible.errors import AnsibleActionFail
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
@@ -61,6 +62,14 @@ def module_process_reason(transport, become, async_val, interpreter, in_process_
     return None
 
 
+def in_process_setting(value):
+    """keyless_wif_gcp_in_process as a boolean; anything else fails the task before the module runs."""
+    try:
+        return boolean(value, strict=True)
+    except TypeError:
+        raise AnsibleActionFail("invalid input: %s must be a boolean (true or false), got %r" % (IN_PROCESS_VAR, value)) from None
+
+
 class GcpModuleAction(ActionBase):
     """Runs the keyless.wif GCP module of the task's name, in this process when that is the same."""
 
@@ -95,9 +104,8 @@ class GcpModuleAction(ActionBase):
         interpreter = host_vars.get("ansible_python_interpreter")
         if interpreter is not None:
             interpreter = self._templar.template(interpreter)
-        wanted = self._templar.template(host_vars.get(IN_PROCESS_VAR, True))
         return module_process_reason(self._connection.transport, self._task.become, self._task.async_val,
-                                     interpreter, boolean(wanted, strict=True))
+                                     interpreter, in_process_setting(self._templar.template(host_vars.get(IN_PROCESS_VAR, True))))
 
     def _run_in_process(self, name, task_vars):
         args = dict(self._task.args)

@@ -90,3 +90,13 @@ def test_environment_keyword_reaches_the_module_in_process(emu, tmp_path):
     result = run_play(emu, tmp_path, tasks_, defaults=module_defaults(emu))
     assert result["env read"]["result"]["field"] == "retries"
     assert result["after"]["status"] == "ok"
+
+
+def test_a_non_boolean_setting_fails_naming_the_variable_before_any_request(emu, tmp_path):
+    before = emu.admin("GET", "stats")["totals"]
+    result = run_play(emu, tmp_path, [{"name": "read", "keyless.wif.gcp_project_info": {}}], defaults=module_defaults(emu),
+                      extra_args=("-e", "keyless_wif_gcp_in_process=sometimes"))
+    assert result.rc != 0
+    assert result["read"]["result"]["msg"] == ("invalid input: keyless_wif_gcp_in_process must be a boolean (true or false), "
+                                               "got 'sometimes'")
+    assert emu.admin("GET", "stats")["totals"] == before

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.keyless.wif.plugins.plugin_utils.gcp_action import module_process_reason, same_python
+import pytest
+from ansible.errors import AnsibleActionFail
+from ansible_collections.keyless.wif.plugins.plugin_utils.gcp_action import in_process_setting, module_process_reason, same_python
 
 
 def reason(**overrides):
@@ -39,3 +41,9 @@ def test_the_same_venv_under_another_name_is_the_same_python(tmp_path):
     assert same_python(str(tmp_path / "venv" / "bin" / ".." / "bin" / "python3.11"), str(real))
     # a link elsewhere starts without the venv's pyvenv.cfg, so not the controller's packages
     assert not same_python(str(elsewhere), str(real))
+
+
+def test_the_variable_takes_ansible_booleans_and_refuses_anything_else():
+    assert in_process_setting("no") is False and in_process_setting(True) is True
+    with pytest.raises(AnsibleActionFail, match=r"keyless_wif_gcp_in_process must be a boolean \(true or false\), got 'sometimes'"):
+        in_process_setting("sometimes")
