@@ -29,6 +29,12 @@ from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
 from ansible_collections.keyless.wif.plugins.module_utils.gcp import in_process
 
+try:  # ansible-core 2.19 and later: the encoder and decoder of a module process's arguments
+    from ansible.module_utils.common.json import Direction, get_module_decoder, get_module_encoder
+except ImportError:  # ansible-core before 2.19 encodes them with AnsibleJSONEncoder, the module reads plain JSON
+    from ansible.module_utils.common.json import AnsibleJSONEncoder
+    get_module_encoder = None
+
 display = Display()
 
 IN_PROCESS_VAR = "keyless_wif_gcp_in_process"
@@ -42,6 +48,15 @@ def same_python(interpreter, controller_python):
     controller_python = os.path.abspath(controller_python)
     return (os.path.dirname(interpreter) == os.path.dirname(controller_python)
             and os.path.realpath(interpreter) == os.path.realpath(controller_python))
+
+
+def module_process_args(args):
+    """The arguments as a module process reads them from its stdin: plain JSON types, no templating or
+    vault objects; dates become ISO strings, tuples lists, as ansible-core encodes them for a module process."""
+    if get_module_encoder is not None:
+        return json.loads(json.dumps(args, cls=get_module_encoder("legacy", Direction.CONTROLLER_TO_MODULE)),
+                          cls=get_module_decoder("legacy", Direction.CONTROLLER_TO_MODULE))
+    return json.loads(json.dumps(args, cls=AnsibleJSONEncoder, vault_to_text=True))
 
 
 def module_process_reason(transport, become, async_val, interpreter, in_process_wanted, controller_python=None):
@@ -110,8 +125,7 @@ class GcpModuleAction(ActionBase):
     def _run_in_process(self, name, task_vars):
         args = dict(self._task.args)
         self._update_module_args(name, args, task_vars)
-        # What a module process reads from its stdin: plain JSON types, no templating objects.
-        args = json.loads(json.dumps(args))
+        args = module_process_args(args)
         environment = {}
         self._compute_environment_string(environment)
         saved = dict(os.environ)

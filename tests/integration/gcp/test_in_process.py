@@ -100,3 +100,18 @@ def test_a_non_boolean_setting_fails_naming_the_variable_before_any_request(emu,
     assert result["read"]["result"]["msg"] == ("invalid input: keyless_wif_gcp_in_process must be a boolean (true or false), "
                                                "got 'sometimes'")
     assert emu.admin("GET", "stats")["totals"] == before
+
+
+def test_a_date_argument_reaches_the_module_as_a_module_process_reads_it(emu, tmp_path):
+    # ansible-core encodes a date for a module process as an ISO string; in process it must arrive the same.
+    task = {"name": "dated", "keyless.wif.gcp_service_account": {
+        "account_id": "dated-sa", "display_name": "{{ '2026-12-03' | to_datetime('%Y-%m-%d') }}"}}
+    names = {}
+    for way, extra in (("in process", ()), ("module process", ("-e", "keyless_wif_gcp_in_process=false"))):
+        emu.reset()
+        (tmp_path / way.replace(" ", "-")).mkdir()
+        result = run_play(emu, tmp_path / way.replace(" ", "-"), [task], defaults=module_defaults(emu), extra_args=extra)
+        assert result["dated"]["status"] == "changed", result.output[-3000:]
+        names[way] = result["dated"]["result"]["service_account"]["display_name"]
+    assert names["in process"] == names["module process"]
+    assert names["in process"].startswith("2026-12-03")

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 
 import pytest
 from ansible.errors import AnsibleActionFail
-from ansible_collections.keyless.wif.plugins.plugin_utils.gcp_action import in_process_setting, module_process_reason, same_python
+from ansible_collections.keyless.wif.plugins.plugin_utils.gcp_action import (
+    in_process_setting,
+    module_process_args,
+    module_process_reason,
+    same_python,
+)
 
 
 def reason(**overrides):
@@ -47,3 +53,10 @@ def test_the_variable_takes_ansible_booleans_and_refuses_anything_else():
     assert in_process_setting("no") is False and in_process_setting(True) is True
     with pytest.raises(AnsibleActionFail, match=r"keyless_wif_gcp_in_process must be a boolean \(true or false\), got 'sometimes'"):
         in_process_setting("sometimes")
+
+
+def test_arguments_become_what_a_module_process_reads():
+    args = {"when": datetime.datetime(2026, 12, 3, 6, 0), "day": datetime.date(2026, 12, 3), "pair": ("a", "b"),
+            "nested": {"n": 1, "ok": True, "none": None}}
+    assert module_process_args(args) == {"when": "2026-12-03T06:00:00", "day": "2026-12-03", "pair": ["a", "b"],
+                                         "nested": {"n": 1, "ok": True, "none": None}}
