@@ -31,9 +31,10 @@ from ansible_collections.keyless.wif.plugins.module_utils.gcp import in_process
 
 try:  # ansible-core 2.19 and later: the encoder and decoder of a module process's arguments
     from ansible.module_utils.common.json import Direction, get_module_decoder, get_module_encoder
+    LEGACY_ENCODER = None
 except ImportError:  # ansible-core before 2.19 encodes them with AnsibleJSONEncoder, the module reads plain JSON
-    from ansible.module_utils.common.json import AnsibleJSONEncoder
-    get_module_encoder = None
+    from ansible.module_utils.common.json import AnsibleJSONEncoder as LEGACY_ENCODER
+    Direction = get_module_decoder = get_module_encoder = None
 
 display = Display()
 
@@ -53,10 +54,10 @@ def same_python(interpreter, controller_python):
 def module_process_args(args):
     """The arguments as a module process reads them from its stdin: plain JSON types, no templating or
     vault objects; dates become ISO strings, tuples lists, as ansible-core encodes them for a module process."""
-    if get_module_encoder is not None:
-        return json.loads(json.dumps(args, cls=get_module_encoder("legacy", Direction.CONTROLLER_TO_MODULE)),
-                          cls=get_module_decoder("legacy", Direction.CONTROLLER_TO_MODULE))
-    return json.loads(json.dumps(args, cls=AnsibleJSONEncoder, vault_to_text=True))
+    if LEGACY_ENCODER is not None:
+        return json.loads(json.dumps(args, cls=LEGACY_ENCODER, vault_to_text=True))
+    return json.loads(json.dumps(args, cls=get_module_encoder("legacy", Direction.CONTROLLER_TO_MODULE)),
+                      cls=get_module_decoder("legacy", Direction.CONTROLLER_TO_MODULE))
 
 
 def module_process_reason(transport, become, async_val, interpreter, in_process_wanted, controller_python=None):
