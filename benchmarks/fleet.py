@@ -7,7 +7,9 @@ playbooks/site.yml twice (the second run must report changed=0 on every host, or
 fails), optionally re-runs with one setting changed (pipelining off, no ControlMaster, default
 forks, mitogen_linear), then removes everything (`scripts/sandbox down`, also on
 failure). It prints one table: wall times, re-run per host, the re-run's ratio to the smallest
-fleet's, the settings, /proc/loadavg around every run and /proc/meminfo with N proxies running.
+fleet's, the settings, /proc/loadavg around every run and /proc/meminfo with N proxies running,
+and where each run's CPU time went: the test hosts (their cgroups), the emulator, the rest (the
+controller: ansible-playbook, its workers and SSH clients).
 
     .venv/bin/python benchmarks/fleet.py --hosts 1,4,8
     .venv/bin/python benchmarks/fleet.py --hosts 4 --mitogen /path/to/mitogen-0.3.54
@@ -41,6 +43,9 @@ SANDBOX_TIMEOUT_S = 900
 # Ansible's own default ssh_args, written out so the table says what ran.
 SSH_ARGS_CONTROL_PERSIST = "-C -o ControlMaster=auto -o ControlPersist=60s"
 SSH_ARGS_NO_CONTROL_MASTER = "-C -o ControlMaster=no"
+CGROUP_V2 = Path("/sys/fs/cgroup/unified")  # wifhost's hybrid layout: every host, IMDS and emulator has a group here
+HOST_GROUPS = ("nspawn-", "kwif-imds-")
+EMULATOR_GROUP = "kwif-emulator-"
 RECAP_LINE = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
@@ -78,6 +83,7 @@ class Run:
     changed: dict[str, int]
     load_before: str
     load_after: str
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds the run used: machine, hosts, emulator
 
 
 @dataclass
@@ -101,6 +107,21 @@ def meminfo() -> dict[str, int]:
         if key in ("MemTotal", "MemAvailable", "Shmem"):
             values[key] = int(rest.split()[0]) // 1024
     return values
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far: by the whole machine (/proc/stat, all but idle and iowait), by the
+    test hosts (their systemd-nspawn and IMDS cgroups) and by the emulator (cgroup v2 usage_usec)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    busy = sum(fields[:8]) - fields[3] - fields[4]  # user nice system idle iowait irq softirq steal
+    out = {"machine": busy / os.sysconf("SC_CLK_TCK"), "hosts": 0.0, "emulator": 0.0}
+    for group in CGROUP_V2.iterdir() if CGROUP_V2.is_dir() else ():
+        kind = "hosts" if group.name.startswith(HOST_GROUPS) else "emulator" if group.name.startswith(EMULATOR_GROUP) else None
+        stat = group / "cpu.stat"
+        if kind and stat.is_file():
+            usage = next(line.split()[1] for line in stat.read_text().splitlines() if line.startswith("usage_usec"))
+            out[kind] += int(usage) / 1e6
+    return out
 
 
 def sandbox(command: str, hosts: int, tmpfs_upper: str) -> None:
@@ -137,6 +158,7 @@ def playbook(hosts: int, kind: str, settings: Settings, log_dir: Path) -> Run:
     with tempfile.TemporaryDirectory(prefix="kwif-fleet-cp-") as control_path_dir:
         env.update(settings.environment(control_path_dir))
         before = loadavg()
+        cpu_before = cpu_seconds()
         start = time.monotonic()
         proc = subprocess.run(
             [ANSIBLE_PLAYBOOK, "-i", str(STATE / "inventory.yml"), "-e", "@%s" % (STATE / "vars.yml"), str(ROOT / "playbooks" / "site.yml")],
@@ -148,6 +170,7 @@ def playbook(hosts: int, kind: str, settings: Settings, log_dir: Path) -> Run:
         )
         seconds = time.monotonic() - start
         after = loadavg()
+        cpu = {key: value - cpu_before[key] for key, value in cpu_seconds().items()}
     log.write_text(proc.stdout + proc.stderr)
     recap = {m.group(1): (int(m.group(3)), int(m.group(4)), int(m.group(5))) for m in RECAP_LINE.finditer(proc.stdout)}
     fleet_hosts = [name for name in recap if name != "localhost"]
@@ -157,8 +180,9 @@ def playbook(hosts: int, kind: str, settings: Settings, log_dir: Path) -> Run:
     changed = {name: c for name, (c, _, _) in recap.items()}
     if kind == "re-run" and any(changed.values()):
         raise SystemExit("re-run (%s, %d hosts) is not idempotent: changed=%s; log: %s" % (settings.label, hosts, changed, log))
-    run = Run(hosts, kind, settings, seconds, changed, before, after)
-    print("  N=%d %-7s %-22s %7.1f s  load %s -> %s" % (hosts, kind, settings.label, seconds, before, after), flush=True)
+    run = Run(hosts, kind, settings, seconds, changed, before, after, cpu)
+    print("  N=%d %-7s %-22s %7.1f s  load %s -> %s  CPU s: machine %.1f, hosts %.1f, emulator %.1f"
+          % (hosts, kind, settings.label, seconds, before, after, cpu["machine"], cpu["hosts"], cpu["emulator"]), flush=True)
     return run
 
 
@@ -259,6 +283,18 @@ def report(fleets: list[Fleet], args: argparse.Namespace) -> None:
         "\nBaseline settings: forks = max(N, %d), pipelining True, ssh_args %r, a fresh ControlPath dir per run, "
         "strategy linear, gather_facts false (every play of site.yml)" % (DEFAULT_FORKS, SSH_ARGS_CONTROL_PERSIST)
     )
+    cores = os.cpu_count() or 1
+    print("\nCPU seconds of the best baseline re-run (busy = machine CPU / (wall x %d cores); rest = the controller and anything else):" % cores)
+    print("| N | wall s | machine CPU s | busy | hosts CPU s | per host | emulator CPU s | rest CPU s | rest per host |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for fleet in fleets:
+        run = min((r for r in fleet.runs if r.kind == "re-run" and r.settings.label == "baseline"), key=lambda r: r.seconds)
+        rest = run.cpu["machine"] - run.cpu["hosts"] - run.cpu["emulator"]
+        print(
+            "| %d | %.1f | %.1f | %.0f %% | %.1f | %.2f | %.1f | %.1f | %.2f |"
+            % (fleet.hosts, run.seconds, run.cpu["machine"], 100 * run.cpu["machine"] / (run.seconds * cores), run.cpu["hosts"],
+               run.cpu["hosts"] / fleet.hosts, run.cpu["emulator"], rest, rest / fleet.hosts)
+        )
     print("\nMemory (/proc/meminfo, MiB), before the hosts and after the first run (N proxies running):")
     print("| N | MemTotal | MemAvailable before | MemAvailable after | used per host | Shmem (tmpfs layers) per host |")
     print("|---|---|---|---|---|---|")

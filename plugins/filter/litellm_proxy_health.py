@@ -11,7 +11,7 @@ short_description: The health timer values the litellm_proxy role derives from i
 version_added: 0.2.0
 description:
   - From the C(keyless.wif.litellm_proxy) role's variables, the health unit and timer names, the module_utils files the
-    host runs the check with, and the C(ExecStart=) and C(ExecStopPost=) command lines (C(plugins/module_utils/wif/health.py)).
+    host's one-file check bundles, and the C(ExecStart=) and C(ExecStopPost=) command lines (C(plugins/module_utils/wif/health.py)).
   - It does not check the variables; the role's preflight (P(keyless.wif.role_inputs#filter)) does, before any change.
 author:
   - keyless.wif maintainers (@keyless-wif)
@@ -44,21 +44,16 @@ _value:
       description: The timer's unit name.
       type: str
     lib_dir:
-      description: The host directory that holds the entry point and the module_utils copies.
+      description: The host directory that holds the entry point.
       type: str
-    package_dir:
-      description: Where the module_utils files go under O(lib_dir), keeping their package path.
-      type: str
-    package_dirs:
-      description: Every directory the copies need, parents first.
-      type: list
-      elements: str
     modules:
-      description: The module_utils files (relative to C(plugins/module_utils)) the host runs.
+      description: >-
+        The module_utils files (relative to C(plugins/module_utils)) the entry point bundles
+        (P(keyless.wif.litellm_proxy_health_program#filter)).
       type: list
       elements: str
     entry_point:
-      description: The entry point's path on the host.
+      description: The entry point's path on the host, one Python file.
       type: str
     model:
       description: The model of the one-token completion, empty when the completion is off.

@@ -4,9 +4,9 @@
 
 """The LiteLLM proxy's health over time: what its systemd timer runs on the host, and the rules of its variables.
 
-The litellm_proxy role copies this file and the module_utils it imports (HOST_MODULES, kept equal
-to the import closure by a unit test) under its own directory on the host, and the health unit runs
-them with the proxy's virtualenv Python (which has google-auth and requests), as the proxy's user
+The litellm_proxy role installs this file and the module_utils it imports (HOST_MODULES, kept equal
+to the import closure by a unit test) on the host as one Python file (program(): their sources and a
+loader that serves them to import), and the health unit runs it with the proxy's virtualenv Python (which has google-auth and requests), as the proxy's user
 and with the proxy's EnvironmentFile: the credential check is check.run_check, the very code of
 wif_credentials_check, and the diagnoses are diagnoses.py's.
 
@@ -51,8 +51,34 @@ HOST_MODULES = (
     "wif/transport.py",
     "wif/validate.py",
 )
-# The package path the files keep under the host directory (their imports are absolute).
+# The package path the modules keep in the one-file program (their imports are absolute).
 HOST_PACKAGE = "ansible_collections/keyless/wif/plugins/module_utils"
+# The program's code after its SOURCES: a finder and loader that serve SOURCES to import (one
+# file on the host is one copy task per run instead of a task per file and directory).
+PROGRAM_LOADER = """
+
+class BundledModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    \"\"\"Serves SOURCES to import; tracebacks name <keyless-wif-health>/<package path>.\"\"\"
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in SOURCES:
+            return None
+        return importlib.util.spec_from_loader(fullname, self, is_package=SOURCES[fullname][0])
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        is_package, source = SOURCES[module.__name__]
+        filename = "<keyless-wif-health>/%s%s" % (module.__name__.replace(".", "/"), "/__init__.py" if is_package else ".py")
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        exec(compile(source, filename, "exec"), module.__dict__)
+
+
+if __name__ == "__main__":
+    sys.meta_path.insert(0, BundledModules())
+    sys.exit(importlib.import_module("ansible_collections.keyless.wif.plugins.module_utils.wif.health").main())
+"""
 ENTRY_POINT = "keyless_wif_health.py"
 RESULT_FILE = "result.json"
 MASTER_KEY_VARIABLE = "LITELLM_MASTER_KEY"
@@ -355,8 +381,6 @@ def settings(variables, base_url, lib_parent, python):
         "service_unit": name + ".service",
         "timer_unit": name + ".timer",
         "lib_dir": lib,
-        "package_dir": "%s/%s" % (lib, HOST_PACKAGE),
-        "package_dirs": sorted({os.path.dirname("%s/%s/%s" % (lib, HOST_PACKAGE, module)) for module in HOST_MODULES} | {lib}),
         "modules": list(HOST_MODULES),
         "entry_point": entry,
         "model": model,
@@ -366,6 +390,35 @@ def settings(variables, base_url, lib_parent, python):
         "publish_command": publish,
         "textfile": textfile_path,
     }
+
+
+def program(sources):
+    """The health check as one Python file: ``sources`` (HOST_MODULES path -> text) as SOURCES, keyed by
+    module name, with their parent packages, and PROGRAM_LOADER, which serves them to import."""
+    package = HOST_PACKAGE.replace("/", ".")
+    modules = {}
+    parts = package.split(".")
+    for depth in range(1, len(parts) + 1):
+        modules[".".join(parts[:depth])] = (True, "")  # ansible_collections ... module_utils: no code of their own
+    for relative in sorted(sources):
+        path = relative[:-len(".py")]
+        is_package = path.endswith("/__init__")
+        name = "%s.%s" % (package, (path[:-len("/__init__")] if is_package else path).replace("/", "."))
+        modules[name] = (is_package, sources[relative])
+    lines = [
+        "# Managed by keyless.wif.litellm_proxy: the health timer's check (plugins/module_utils/wif/health.py)",
+        "# and the module_utils it imports, in one file, run by the proxy's virtualenv Python.",
+        "",
+        "import importlib.abc",
+        "import importlib.util",
+        "import linecache",
+        "import sys",
+        "",
+        "SOURCES = {",
+    ]
+    lines += ["    %r: (%r, %r)," % (name, is_package, source) for name, (is_package, source) in sorted(modules.items())]
+    lines.append("}")
+    return "\n".join(lines) + PROGRAM_LOADER
 
 
 def _systemd_quote(word):

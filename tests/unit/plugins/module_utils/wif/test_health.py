@@ -7,7 +7,7 @@ import http.server
 import io
 import json
 import os
-import shutil
+import re
 import stat
 import subprocess
 import sys
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from ansible_collections.keyless.wif.plugins.filter import litellm_proxy_health, role_inputs
+from ansible_collections.keyless.wif.plugins.filter import litellm_proxy_health, litellm_proxy_health_program, role_inputs
 from ansible_collections.keyless.wif.plugins.module_utils.wif import health, proxy_config
 from ansible_collections.keyless.wif.plugins.module_utils.wif.validate import ValidationError
 from ansible_collections.keyless.wif.tests.unit.plugins.filter.proxy_settings import KEY, MODEL
@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[5]
 MODULE_UTILS = REPO / "plugins" / "module_utils"
 PACKAGE = "ansible_collections.keyless.wif.plugins.module_utils."
 FILTER = litellm_proxy_health.FilterModule().filters()["litellm_proxy_health"]
+PROGRAM = litellm_proxy_health_program.FilterModule().filters()["litellm_proxy_health_program"]
 ROLE_INPUTS = role_inputs.FilterModule().filters()["role_inputs"]
 HEALTH = {
     "litellm_proxy_health_check": True, "litellm_proxy_health_check_interval": "5min", "litellm_proxy_health_check_timeout": 30,
@@ -117,8 +118,8 @@ def test_filter_derives_units_and_command_lines_without_the_key():
     assert values["textfile"] == "/var/lib/node_exporter/textfile_collector/litellm-proxy-health.prom"
     assert values["timeout_start_seconds"] == 90
     assert KEY not in json.dumps(values)
-    assert values["package_dirs"][0] == values["lib_dir"]
-    assert "/usr/local/lib/litellm-proxy-health/ansible_collections/keyless/wif/plugins/module_utils/wif" in values["package_dirs"]
+    assert values["entry_point"] == values["lib_dir"] + "/keyless_wif_health.py"
+    assert values["modules"] == list(health.HOST_MODULES)
 
 
 def test_filter_without_completion_or_textfile_and_with_a_wildcard_listener():
@@ -290,14 +291,31 @@ def test_an_unexpected_error_is_still_one_line(tmp_path):
     assert code == 1 and out.getvalue().count("\n") == 1 and out.getvalue().startswith("FAILED stage=publish diagnosis=health_error")
 
 
-def test_the_copied_files_run_on_their_own_as_the_host_runs_them(tmp_path):
-    """The role's copy (HOST_MODULES under HOST_PACKAGE plus the entry point), run with python -I, does the real check."""
-    lib = tmp_path / "lib"
+def test_the_program_is_every_host_module_verbatim_and_the_same_each_time():
+    text = PROGRAM(FILTER(SETTINGS))
+    assert text == PROGRAM(FILTER(SETTINGS))  # the copy task changes nothing on a re-run
+    namespace = {}
+    exec(compile(text.partition("\n\nclass BundledModules")[0], "program", "exec"), namespace)  # noqa: S102 - the SOURCES literal only
+    sources = namespace["SOURCES"]
     for relative in health.HOST_MODULES:
-        target = lib / health.HOST_PACKAGE / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(MODULE_UTILS / relative, target)
-    shutil.copy(REPO / "roles" / "litellm_proxy" / "files" / health.ENTRY_POINT, lib / health.ENTRY_POINT)
+        name = PACKAGE + relative[:-3].replace("/", ".").removesuffix(".__init__")
+        assert sources[name] == (relative.endswith("__init__.py"), (MODULE_UTILS / relative).read_text(encoding="utf-8"))
+    assert sources["ansible_collections"] == (True, "") and sources[PACKAGE[:-1]] == (True, "")
+    assert KEY not in text
+
+
+def test_the_program_filter_bundles_only_the_health_modules():
+    with pytest.raises(AnsibleFilterError, match=re.escape("'../../etc/passwd' is not one of the health check's module_utils")):
+        PROGRAM({"modules": ["../../etc/passwd"]})
+    with pytest.raises(AnsibleFilterError, match=re.escape("expects the values of keyless.wif.litellm_proxy_health")):
+        PROGRAM({})
+
+
+def test_the_one_file_program_runs_on_its_own_as_the_host_runs_it(tmp_path):
+    """The role's one file (keyless.wif.litellm_proxy_health_program), run with python -I, does the real check."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / health.ENTRY_POINT).write_text(PROGRAM(FILTER(SETTINGS)), encoding="utf-8")
     # An EC2 credential whose metadata service is a closed loopback port: the check runs and diagnoses it.
     info = {
         "type": "external_account", "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x",
@@ -317,7 +335,7 @@ def test_the_copied_files_run_on_their_own_as_the_host_runs_them(tmp_path):
     assert result["stage"] == "credentials" and result["diagnosis"] not in ("health_error", "ok")
     assert answer.stdout.startswith("FAILED stage=credentials diagnosis=%s" % result["diagnosis"])
     assert result["diagnosis"] == "metadata_unreachable"
-    assert not list(lib.rglob("__pycache__"))
+    assert [p.name for p in lib.iterdir()] == [health.ENTRY_POINT]  # no __pycache__, nothing unpacked
 
 
 def test_health_validation_error_is_a_validation_error():
